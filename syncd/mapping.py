@@ -1,0 +1,272 @@
+"""Source records -> desired Nebuly users: templates, transforms, merge of several sources.
+
+Pure: no I/O. Problems are returned, never raised, so one bad record never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from syncd.config_types import TagSpec, TagTemplate
+from syncd.model import DesiredUser, IdCase, id_key, normalise_id
+from syncd.sources.base import RecordProblem, SourceRecord
+from syncd.sources.config_base import SourceConfigBase
+
+# Longer values are almost always a free-text field mapped by mistake; Nebuly
+# tags are analytics dimensions.
+MAX_TAG_VALUE_LENGTH = 256
+MAX_ID_LENGTH = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A parsed `{attribute}` template. `{{` and `}}` are literal braces."""
+
+    text: str
+    parts: tuple[tuple[str, str | None], ...]  # (literal, attribute or None)
+
+    @classmethod
+    def parse(cls, text: str) -> Template:
+        parts: list[tuple[str, str | None]] = []
+        try:
+            for literal, name, spec, conversion in string.Formatter().parse(text):
+                if name is not None and (spec or conversion):
+                    raise TemplateError(f"{text!r}: write {{{name}}} without ':' or '!'")
+                if name == "":
+                    raise TemplateError(f"{text!r}: empty {{}} placeholder; name an attribute")
+                parts.append((literal, name.lower() if name is not None else None))
+        except ValueError as exc:
+            if isinstance(exc, TemplateError):
+                raise
+            raise TemplateError(f"{text!r}: {exc}") from None
+        return cls(text, tuple(parts))
+
+    @property
+    def attributes(self) -> frozenset[str]:
+        return frozenset(name for _, name in self.parts if name is not None)
+
+    def render(self, attributes: Mapping[str, str]) -> str | None:
+        """The rendered value, or None when an attribute it names is missing or blank."""
+        out: list[str] = []
+        for literal, name in self.parts:
+            out.append(literal)
+            if name is not None:
+                value = attributes.get(name)
+                if value is None or not value.strip():
+                    return None
+                out.append(value.strip())
+        return "".join(out)
+
+
+def _tag_template(spec: TagSpec) -> TagTemplate:
+    return spec if isinstance(spec, TagTemplate) else TagTemplate(template=spec)
+
+
+def template_attributes(config: SourceConfigBase) -> frozenset[str]:
+    """Every (lower-case) attribute the source's templates read: what to request."""
+    texts = [config.end_user, *(_tag_template(s).template for s in config.tags.values())]
+    texts += [t for t in (config.active_from, config.active_to) if t]
+    names: set[str] = set()
+    for text in texts:
+        names |= Template.parse(text).attributes
+    return frozenset(names)
+
+
+def template_problems(config: SourceConfigBase) -> list[str]:
+    """Config-time check of every template of a source; one line per problem."""
+    problems = []
+    fields = {"end_user": config.end_user, "active_from": config.active_from}
+    fields["active_to"] = config.active_to
+    fields |= {f"tags.{k}": _tag_template(v).template for k, v in config.tags.items()}
+    for path, text in fields.items():
+        if text is None:
+            continue
+        try:
+            Template.parse(text)
+        except TemplateError as exc:
+            problems.append(f"{path}: {exc}")
+    return problems
+
+
+def parse_date(value: str) -> date:
+    """ISO date or date-time (`2026-01-01`, `2026-01-01T09:00:00Z`) -> date."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO date such as 2026-01-31") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MappedSource:
+    """The desired users one source yields, and what was skipped."""
+
+    source: str
+    users: tuple[DesiredUser, ...]
+    problems: tuple[RecordProblem, ...] = ()
+    excluded: int = 0
+    # Ids of records that were skipped for bad data although their id is known:
+    # the person exists, so the planner must not deactivate them.
+    protected_ids: frozenset[str] = frozenset()
+
+
+class SourceMapper:
+    """Maps one source's records with its templates; compile once, apply per record."""
+
+    def __init__(self, config: SourceConfigBase, id_case: IdCase = IdCase.LOWER) -> None:
+        self.config = config
+        self.id_case = id_case
+        self.end_user = Template.parse(config.end_user)
+        self.tags = {key: (_tag_template(s), Template.parse(_tag_template(s).template))
+                     for key, s in config.tags.items()}
+        self.active_from = Template.parse(config.active_from) if config.active_from else None
+        self.active_to = Template.parse(config.active_to) if config.active_to else None
+        self.exclude = [re.compile(p) for p in config.exclude_ids]
+
+    def map(self, records: Iterable[SourceRecord]) -> MappedSource:
+        users: dict[str, DesiredUser] = {}
+        problems: list[RecordProblem] = []
+        protected: set[str] = set()
+        excluded = 0
+        for rec in records:
+            raw_id = self.end_user.render(rec.attributes)
+            if raw_id is None:
+                problems.append(RecordProblem(rec.origin, self._missing_id_message(rec)))
+                continue
+            end_user = normalise_id(raw_id, self.id_case)
+            if bad := _bad_id(end_user):
+                problems.append(RecordProblem(rec.origin, f"id {end_user[:80]!r} {bad}; skipped"))
+                continue
+            if any(p.search(end_user) for p in self.exclude):
+                excluded += 1
+                continue
+            try:
+                user = self._user(end_user, rec)
+            except ValueError as exc:
+                problems.append(RecordProblem(rec.origin, f"{end_user}: {exc}; left unchanged"))
+                protected.add(id_key(end_user))
+                continue
+            key = id_key(end_user)
+            if key in users:
+                problems.append(RecordProblem(
+                    rec.origin, f"duplicate id {end_user!r} in source {self.config.name!r}; "
+                    "the first record is kept"))
+                continue
+            users[key] = user
+        return MappedSource(self.config.name, tuple(users.values()), tuple(problems),
+                            excluded, frozenset(protected))
+
+    def _missing_id_message(self, rec: SourceRecord) -> str:
+        missing = sorted(a for a in self.end_user.attributes
+                         if not (rec.attributes.get(a) or "").strip())
+        return (f"end_user template {self.config.end_user!r} is empty: attribute(s) "
+                f"{', '.join(missing)} missing; record skipped")
+
+    def _user(self, end_user: str, rec: SourceRecord) -> DesiredUser:
+        tags: dict[str, str] = {}
+        for key, (spec, template) in self.tags.items():
+            value = template.render(rec.attributes)
+            if value is None:
+                value = spec.default
+            if value is None:
+                continue
+            value = _transform(value, spec)
+            if _CONTROL.search(value):
+                value = _CONTROL.sub(" ", value).strip()
+            if len(value) > MAX_TAG_VALUE_LENGTH:
+                raise ValueError(f"tag {key!r} is {len(value)} characters long "
+                                 f"(at most {MAX_TAG_VALUE_LENGTH})")
+            if value:
+                tags[key] = value
+        return DesiredUser(
+            end_user=end_user,
+            tags=tags,
+            source=self.config.name,
+            active_from=_date_of(self.active_from, rec, "active_from"),
+            active_to=_date_of(self.active_to, rec, "active_to"),
+            sources=(self.config.name,),
+        )
+
+
+def _bad_id(end_user: str) -> str | None:
+    if _CONTROL.search(end_user):
+        return "contains control characters"
+    if len(end_user) > MAX_ID_LENGTH:
+        return f"is longer than {MAX_ID_LENGTH} characters"
+    return None
+
+
+def _transform(value: str, spec: TagTemplate) -> str:
+    if spec.transform == "lower":
+        value = value.lower()
+    elif spec.transform == "upper":
+        value = value.upper()
+    elif spec.transform == "strip":
+        value = value.strip()
+    return spec.map.get(value, value)
+
+
+def _date_of(template: Template | None, rec: SourceRecord, name: str) -> date | None:
+    if template is None:
+        return None
+    value = template.render(rec.attributes)
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class MergedRoster:
+    """Desired users from every source, one per id."""
+
+    users: Mapping[str, DesiredUser]  # keyed by id_key(end_user)
+    protected_ids: frozenset[str] = frozenset()
+    # (id, tag key, values by source) for tags that sources disagree on.
+    conflicts: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = field(default=())
+
+
+def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = None) -> MergedRoster:
+    """One user per id; for each tag the first source in precedence order that has it wins."""
+    order = list(precedence) if precedence else [m.source for m in mapped]
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = sorted(mapped, key=lambda m: rank.get(m.source, len(rank)))
+    merged: dict[str, DesiredUser] = {}
+    seen_values: dict[tuple[str, str], dict[str, str]] = {}
+    conflicts: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+    for source in ordered:
+        for user in source.users:
+            key = id_key(user.end_user)
+            for tag, value in user.tags.items():
+                seen_values.setdefault((key, tag), {})[source.source] = value
+            first = merged.get(key)
+            if first is None:
+                merged[key] = user
+                continue
+            merged[key] = DesiredUser(
+                end_user=first.end_user,
+                tags={**user.tags, **first.tags},
+                source=first.source,
+                active_from=first.active_from or user.active_from,
+                active_to=first.active_to or user.active_to,
+                sources=(*first.sources, source.source),
+            )
+    for (key, tag), values in seen_values.items():
+        if len(set(values.values())) > 1:
+            conflicts.append((key, tag, tuple(values.items())))
+    protected = frozenset().union(*(m.protected_ids for m in mapped)) if mapped else frozenset()
+    return MergedRoster(merged, protected - merged.keys(), tuple(conflicts))

@@ -1,0 +1,1 @@
+"""Directory sources: each reads a complete roster or fails."""
