@@ -1,0 +1,79 @@
+"""structlog setup: JSON for machines, console for people, and secret redaction.
+
+Secrets are pydantic SecretStr in the config and never formatted; as a second
+line of defence every resolved secret is registered here and masked in any
+event that would contain it (a secret echoed back inside a server's error
+text, say).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+_secrets: set[str] = set()
+MASK = "[REDACTED]"
+
+
+def register_secret(value: str) -> None:
+    # Very short values would mask ordinary words; real keys are long.
+    if len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if isinstance(value, BaseException):
+        return redact_text(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redact_processor(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if not _secrets:
+        return event
+    for key, value in event.items():
+        event[key] = _redact(value)
+    return event
+
+
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    out = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if use_json
+                     else structlog.dev.ConsoleRenderer(colors=out.isatty()))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger() -> Any:
+    return structlog.get_logger("syncd")

@@ -1,0 +1,285 @@
+"""HTTP client for Nebuly's user roster, both API flavours.
+
+Writes are made convergent because Nebuly does not document what happens when
+an insert meets an existing user or an update a missing one: a user an insert
+did not apply is retried once as an update (and vice versa), never more, so a
+run can neither loop nor crash on it. Retries honour Retry-After within a
+capped total wait.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import httpx
+import msgspec
+
+from syncd.model import NebulyUser, id_key
+from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+
+Api = Literal["platform-users", "eligible-users"]
+Op = Literal["insert", "update"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    path: str
+    insert: str
+    update: str
+
+
+# The two names of the API swap the insert and update verbs (see nebuly-api.md).
+FLAVOURS: dict[str, Flavour] = {
+    "platform-users": Flavour("/api/external/platform-users", insert="PUT", update="POST"),
+    "eligible-users": Flavour("/api/external/eligible-users", insert="POST", update="PUT"),
+}
+
+
+class NebulyError(Exception):
+    """Nebuly could not be used. Messages never contain the API key."""
+
+
+class NebulyAuthError(NebulyError):
+    pass
+
+
+class NebulyUnavailable(NebulyError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    applied: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (end_user, reason)
+
+
+class _WireUser(msgspec.Struct, gc=False):
+    end_user: str | None = None
+    tags: dict[str, Any] | None = None
+    active_from: str | None = None
+    active_to: str | None = None
+
+
+class _WireRoster(msgspec.Struct, gc=False):
+    users: list[_WireUser]
+
+
+_roster_decoder = msgspec.json.Decoder(_WireRoster)
+_encoder = msgspec.json.Encoder()
+
+
+def _wire_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    # Dates or full timestamps may come back; the calendar date is what we manage.
+    return date.fromisoformat(value[:10])
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    users: list[NebulyUser]
+    # Entries Nebuly returned that syncd cannot use (no id, bad date): left alone.
+    unreadable: int = 0
+    body_bytes: int = 0
+
+
+def decode_roster(body: bytes) -> Roster:
+    try:
+        wire = _roster_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise NebulyError(f"Nebuly's user list has an unexpected shape: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise NebulyError(f"Nebuly's user list is not valid JSON: {exc}") from None
+    users: list[NebulyUser] = []
+    unreadable = 0
+    for item in wire.users:
+        if not item.end_user:
+            unreadable += 1
+            continue
+        try:
+            users.append(NebulyUser(
+                end_user=item.end_user,
+                tags={str(k): str(v) for k, v in (item.tags or {}).items() if v is not None},
+                active_from=_wire_date(item.active_from),
+                active_to=_wire_date(item.active_to),
+            ))
+        except ValueError:
+            unreadable += 1
+    return Roster(users, unreadable, len(body))
+
+
+class NebulyClient:
+    """Talks to one Nebuly project. `http` carries base_url and the bearer header."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        api: Api = "platform-users",
+        batch_size: int = 500,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.flavour = FLAVOURS[api]
+        self.batch_size = batch_size
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.write_calls = 0
+        self.retries = 0
+
+    # -- reading -------------------------------------------------------------
+
+    def list_users(self) -> Roster:
+        response = self._send("GET", None)
+        if response.status_code != 200:
+            raise NebulyError(_status_message("reading users", response))
+        return decode_roster(response.content)
+
+    # -- writing -------------------------------------------------------------
+
+    def insert(self, users: Sequence[NebulyUser]) -> WriteOutcome:
+        return self._write("insert", users)
+
+    def update(self, users: Sequence[NebulyUser]) -> WriteOutcome:
+        return self._write("update", users)
+
+    def delete(self, end_users: Sequence[str]) -> WriteOutcome:
+        applied: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for start in range(0, len(end_users), self.batch_size):
+            batch = list(end_users[start:start + self.batch_size])
+            response = self._send("DELETE", {"users": batch})
+            self.write_calls += 1
+            if response.is_success:
+                applied += batch
+            else:
+                reason = _status_message("delete", response)
+                failed += [(u, reason) for u in batch]
+        return WriteOutcome(tuple(applied), tuple(failed))
+
+    def _write(self, op: Op, users: Sequence[NebulyUser]) -> WriteOutcome:
+        applied: list[str] = []
+        failed: list[tuple[str, str]] = []
+        other: Op = "update" if op == "insert" else "insert"
+        for start in range(0, len(users), self.batch_size):
+            batch = users[start:start + self.batch_size]
+            ok, retry_other, bad = self._write_batch(op, batch)
+            applied += ok
+            failed += bad
+            if retry_other:
+                ok2, still_missing, bad2 = self._write_batch(other, retry_other)
+                applied += ok2
+                failed += bad2
+                failed += [(u.end_user, f"Nebuly applied neither the {op} nor the {other}")
+                           for u in still_missing]
+        return WriteOutcome(tuple(applied), tuple(failed))
+
+    def _write_batch(
+        self, op: Op, users: Sequence[NebulyUser]
+    ) -> tuple[list[str], list[NebulyUser], list[tuple[str, str]]]:
+        """Send one batch: (applied ids, users to try with the other op, rejected users)."""
+        method = self.flavour.insert if op == "insert" else self.flavour.update
+        response = self._send(method, {"users": [u.to_json() for u in users]})
+        self.write_calls += 1
+        status = response.status_code
+        if response.is_success:
+            returned = _returned_ids(response.content)
+            applied = [u.end_user for u in users if id_key(u.end_user) in returned]
+            missing = [u for u in users if id_key(u.end_user) not in returned]
+            return applied, missing, []
+        if status in (400, 404, 409, 413, 422) and len(users) > 1:
+            # Split to isolate the user(s) the server objects to; halves keep it O(log n).
+            mid = len(users) // 2
+            a_ok, a_other, a_bad = self._write_batch(op, users[:mid])
+            b_ok, b_other, b_bad = self._write_batch(op, users[mid:])
+            return a_ok + b_ok, a_other + b_other, a_bad + b_bad
+        if status in (404, 409):
+            return [], list(users), []
+        reason = _status_message(op, response)
+        return [], [], [(u.end_user, reason) for u in users]
+
+    # -- transport -----------------------------------------------------------
+
+    def _send(self, method: str, body: dict[str, Any] | None) -> httpx.Response:
+        content = _encoder.encode(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        waited = 0.0
+        attempt = 0
+        while True:
+            problem: str
+            delay: float | None = None
+            try:
+                response = self.http.request(method, self.flavour.path, content=content,
+                                             headers=headers)
+            except httpx.TimeoutException:
+                problem = "timed out"
+            except httpx.TransportError as exc:
+                problem = f"connection failed ({type(exc).__name__})"
+            else:
+                if response.status_code in (401, 403):
+                    raise NebulyAuthError(
+                        f"Nebuly refused the API key (HTTP {response.status_code}): check "
+                        "nebuly.api_key and that it is the project's key for this region")
+                if response.status_code not in RETRYABLE_STATUS:
+                    return response
+                problem = f"HTTP {response.status_code}"
+                delay = parse_retry_after(response.headers.get("Retry-After"))
+            attempt += 1
+            if delay is None:
+                delay = self.retry.backoff(attempt, self.rng)
+            if attempt > self.retry.max_retries or waited + delay > self.retry.max_total_wait:
+                raise NebulyUnavailable(
+                    f"{method} {self.flavour.path}: {problem}; gave up after {attempt} "
+                    f"attempt(s) and {waited:.0f}s of waiting (nebuly.max_retries, "
+                    "nebuly.max_retry_wait)")
+            self.retries += 1
+            self.sleep(delay)
+            waited += delay
+
+
+def _returned_ids(body: bytes) -> set[str]:
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return set()
+    users = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(users, list):
+        return set()
+    ids = set()
+    for item in users:
+        if isinstance(item, dict) and isinstance(item.get("end_user"), str):
+            ids.add(id_key(item["end_user"]))
+        elif isinstance(item, str):
+            ids.add(id_key(item))
+    return ids
+
+
+def _status_message(what: str, response: httpx.Response) -> str:
+    detail = ""
+    try:
+        data = msgspec.json.decode(response.content[:2000])
+        if isinstance(data, dict) and isinstance(data.get("detail"), str):
+            detail = f": {data['detail'][:200]}"
+    except msgspec.DecodeError:
+        pass
+    return f"Nebuly answered HTTP {response.status_code} to {what}{detail}"
+
+
+def make_http_client(base_url: str, api_key: str, timeout: float,
+                     transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    from syncd import __version__
+
+    return httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {api_key}", "User-Agent": f"syncd/{__version__}"},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        transport=transport,
+    )

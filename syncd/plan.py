@@ -1,0 +1,211 @@
+"""The planner: a pure function of (desired, actual, policy, today) -> Plan.
+
+No I/O, no clock, no logging: everything it needs is an argument, so it can be
+table-tested and property-tested (re-planning after applying a plan yields an
+empty plan). Modelled on external-dns's plan/policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from syncd.model import DesiredUser, NebulyUser, id_key
+
+Mode = Literal["sync", "upsert-only", "create-only"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPolicy:
+    mode: Mode = "sync"
+    departed: Literal["deactivate", "delete"] = "deactivate"
+    # Tag keys the config maps: only these are syncd's to change.
+    managed_tag_keys: frozenset[str] = frozenset()
+    prune_tags: bool = False
+    # (key, value): manage only users carrying it; stamped on users syncd inserts.
+    owner_tag: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    before: NebulyUser
+    after: NebulyUser
+
+    @property
+    def end_user(self) -> str:
+        return self.after.end_user
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    inserts: tuple[NebulyUser, ...] = ()
+    updates: tuple[Change, ...] = ()
+    deactivations: tuple[Change, ...] = ()
+    reactivations: tuple[Change, ...] = ()
+    deletes: tuple[NebulyUser, ...] = ()
+    unchanged: int = 0
+    # Managed users currently active in Nebuly: the whole that percent caps refer to.
+    managed_active: int = 0
+    # Nebuly users left alone because they carry no owner tag but match a desired id.
+    foreign: tuple[str, ...] = field(default=())
+    # Nebuly holds several entries whose ids differ only in case; the extra ones are left alone.
+    duplicate_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.inserts or self.updates or self.deactivations
+                    or self.reactivations or self.deletes)
+
+    @property
+    def destructive(self) -> int:
+        return len(self.deactivations) + len(self.deletes)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "insert": len(self.inserts),
+            "update": len(self.updates),
+            "deactivate": len(self.deactivations),
+            "reactivate": len(self.reactivations),
+            "delete": len(self.deletes),
+            "unchanged": self.unchanged,
+        }
+
+
+def _is_active(user: NebulyUser, today: date) -> bool:
+    return user.active_to is None or user.active_to > today
+
+
+def _index_actual(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], list[str]]:
+    index: dict[str, NebulyUser] = {}
+    duplicates: list[str] = []
+    for user in actual:
+        key = id_key(user.end_user)
+        if key in index:
+            duplicates.append(user.end_user)
+            # Prefer the entry that is already in normalised (lower-case) form.
+            if user.end_user == key and index[key].end_user != key:
+                duplicates[-1] = index[key].end_user
+                index[key] = user
+            continue
+        index[key] = user
+    return index, duplicates
+
+
+def _desired_tags(
+    desired: DesiredUser, current: Mapping[str, str], policy: PlanPolicy
+) -> dict[str, str]:
+    if policy.prune_tags:
+        tags: dict[str, str] = {}
+    else:
+        tags = {k: v for k, v in current.items() if k not in policy.managed_tag_keys}
+    tags.update(desired.tags)
+    if policy.owner_tag is not None:
+        tags[policy.owner_tag[0]] = policy.owner_tag[1]
+    return tags
+
+
+def _target(desired: DesiredUser, current: NebulyUser, policy: PlanPolicy,
+            today: date) -> NebulyUser:
+    return NebulyUser(
+        # Update matches on end_user, so keep the id exactly as Nebuly holds it.
+        end_user=current.end_user,
+        tags=_desired_tags(desired, current.tags, policy),
+        # active_from is set at insert and left alone unless a source maps it.
+        active_from=desired.active_from or current.active_from or today,
+        active_to=desired.active_to,
+    )
+
+
+def _new_user(desired: DesiredUser, policy: PlanPolicy, today: date) -> NebulyUser:
+    return NebulyUser(
+        end_user=desired.end_user,
+        tags=_desired_tags(desired, {}, policy),
+        active_from=desired.active_from or today,
+        active_to=desired.active_to,
+    )
+
+
+def plan(
+    desired: Mapping[str, DesiredUser],
+    actual: Iterable[NebulyUser],
+    policy: PlanPolicy,
+    today: date,
+    protected: frozenset[str] = frozenset(),
+) -> Plan:
+    """Compute the minimal changes that make Nebuly's roster match `desired`.
+
+    `desired` is keyed by `id_key(end_user)`. `protected` ids (people whose
+    records were unreadable this run) are neither updated nor deactivated.
+    """
+    index, duplicates = _index_actual(actual)
+    owner = policy.owner_tag
+    inserts: list[NebulyUser] = []
+    updates: list[Change] = []
+    reactivations: list[Change] = []
+    deactivations: list[Change] = []
+    deletes: list[NebulyUser] = []
+    foreign: list[str] = []
+    unchanged = 0
+    managed_active = 0
+
+    def owned(user: NebulyUser) -> bool:
+        return owner is None or user.tags.get(owner[0]) == owner[1]
+
+    for key, want in desired.items():
+        current = index.get(key)
+        if current is None:
+            inserts.append(_new_user(want, policy, today))
+            continue
+        if not owned(current):
+            foreign.append(current.end_user)
+            continue
+        target = _target(want, current, policy, today)
+        if target == current or policy.mode == "create-only" or key in protected:
+            unchanged += 1
+        elif not _is_active(current, today) and _is_active(target, today):
+            reactivations.append(Change(current, target))
+        else:
+            updates.append(Change(current, target))
+
+    for key, current in index.items():
+        if not owned(current):
+            continue
+        if _is_active(current, today):
+            managed_active += 1
+        if key in desired:
+            continue
+        if key in protected or policy.mode != "sync":
+            unchanged += 1
+        elif policy.departed == "delete":
+            deletes.append(current)
+        elif _is_active(current, today):
+            gone = NebulyUser(current.end_user, current.tags,
+                              current.active_from or today, today)
+            deactivations.append(Change(current, gone))
+        else:
+            unchanged += 1
+
+    return Plan(
+        inserts=tuple(inserts),
+        updates=tuple(updates),
+        deactivations=tuple(deactivations),
+        reactivations=tuple(reactivations),
+        deletes=tuple(deletes),
+        unchanged=unchanged,
+        managed_active=managed_active,
+        foreign=tuple(foreign),
+        duplicate_ids=tuple(duplicates),
+    )
+
+
+def without_destructive(plan: Plan) -> Plan:
+    """The same plan with its deactivations and deletes removed."""
+    return Plan(plan.inserts, plan.updates, (), plan.reactivations, (), plan.unchanged,
+                plan.managed_active, plan.foreign, plan.duplicate_ids)
+
+
+def only_destructive(plan: Plan) -> Plan:
+    return Plan(deactivations=plan.deactivations, deletes=plan.deletes,
+                managed_active=plan.managed_active)
