@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from syncd.model import NebulyUser, id_key
-from syncd.nebuly.client import NebulyError, WriteOutcome
+from syncd.nebuly.client import WriteOutcome
 from syncd.plan import Plan
 
 ACTIONS = ("insert", "update", "reactivate", "deactivate", "delete")
 
 
 class RosterWriter(Protocol):
+    """Writes that never raise: a Nebuly outage comes back as WriteOutcome.aborted."""
+
     write_calls: int
 
     def insert(self, users: Sequence[NebulyUser]) -> WriteOutcome: ...
@@ -72,13 +74,8 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
             failures += [Failure(by_action.get(k, step), u.end_user, f"not sent: {aborted}")
                          for k, u in targets.items()]
             continue
-        try:
-            outcome = writer.insert(users) if step == "insert" else writer.update(users)
-        except NebulyError as exc:
-            aborted = str(exc)
-            failures += [Failure(by_action.get(k, step), u.end_user, f"not applied: {aborted}")
-                         for k, u in targets.items()]
-            continue
+        outcome = writer.insert(users) if step == "insert" else writer.update(users)
+        aborted = outcome.aborted
         for end_user in outcome.applied:
             key = id_key(end_user)
             action = by_action.get(key, step)
@@ -92,17 +89,13 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
         if aborted:
             failures += [Failure("delete", u, f"not sent: {aborted}") for u in ids]
         else:
-            try:
-                outcome = writer.delete(ids)
-            except NebulyError as exc:
-                aborted = str(exc)
-                failures += [Failure("delete", u, f"not applied: {aborted}") for u in ids]
-            else:
-                applied["delete"] += len(outcome.applied)
-                deleted = {id_key(u) for u in outcome.applied}
-                changes += [("delete", u, None) for u in plan.deletes
-                            if id_key(u.end_user) in deleted]
-                failures += [Failure("delete", u, r) for u, r in outcome.failed]
+            outcome = writer.delete(ids)
+            aborted = outcome.aborted
+            applied["delete"] += len(outcome.applied)
+            deleted = {id_key(u) for u in outcome.applied}
+            changes += [("delete", u, None) for u in plan.deletes
+                        if id_key(u.end_user) in deleted]
+            failures += [Failure("delete", u, r) for u, r in outcome.failed]
 
     return ApplyResult(applied, tuple(failures), writer.write_calls - calls_before,
                        aborted, False, tuple(changes))

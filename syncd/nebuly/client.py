@@ -56,6 +56,9 @@ class NebulyUnavailable(NebulyError):
 class WriteOutcome:
     applied: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()  # (end_user, reason)
+    # Set when Nebuly became unusable part-way: what was applied before is kept
+    # in `applied`, the rest is in `failed`.
+    aborted: str | None = None
 
 
 class _WireUser(msgspec.Struct, gc=False):
@@ -156,7 +159,11 @@ class NebulyClient:
         failed: list[tuple[str, str]] = []
         for start in range(0, len(end_users), self.batch_size):
             batch = list(end_users[start:start + self.batch_size])
-            response = self._send("DELETE", {"users": batch})
+            try:
+                response = self._send("DELETE", {"users": batch})
+            except NebulyError as exc:
+                failed += [(u, f"not applied: {exc}") for u in end_users[start:]]
+                return WriteOutcome(tuple(applied), tuple(failed), str(exc))
             self.write_calls += 1
             if response.is_success:
                 applied += batch
@@ -171,15 +178,21 @@ class NebulyClient:
         other: Op = "update" if op == "insert" else "insert"
         for start in range(0, len(users), self.batch_size):
             batch = users[start:start + self.batch_size]
-            ok, retry_other, bad = self._write_batch(op, batch)
-            applied += ok
-            failed += bad
-            if retry_other:
-                ok2, still_missing, bad2 = self._write_batch(other, retry_other)
-                applied += ok2
-                failed += bad2
-                failed += [(u.end_user, f"Nebuly applied neither the {op} nor the {other}")
-                           for u in still_missing]
+            try:
+                ok, retry_other, bad = self._write_batch(op, batch)
+                applied += ok
+                failed += bad
+                if retry_other:
+                    ok2, still_missing, bad2 = self._write_batch(other, retry_other)
+                    applied += ok2
+                    failed += bad2
+                    failed += [(u.end_user, f"Nebuly applied neither the {op} nor the {other}")
+                               for u in still_missing]
+            except NebulyError as exc:
+                done = set(applied) | {u for u, _ in failed}
+                failed += [(u.end_user, f"not applied: {exc}") for u in users[start:]
+                           if u.end_user not in done]
+                return WriteOutcome(tuple(applied), tuple(failed), str(exc))
         return WriteOutcome(tuple(applied), tuple(failed))
 
     def _write_batch(

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a development environment on a fresh Debian/Ubuntu machine:
+#   system packages for the LDAP tests and the C LDAP backend, then a venv.
+# Usage: scripts/setup.sh [minimal]   (minimal: only what the demo needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-full}"
+PYTHON="${PYTHON:-python3}"
+
+if [ "$mode" = full ]; then
+  need=()
+  for pkg in slapd ldap-utils libldap2-dev libsasl2-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+if [ "$mode" = full ]; then
+  extras=".[all,dev]"
+else
+  extras="."
+fi
+.venv/bin/python -m pip install -q -e "$extras" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c "import syncd" && echo "setup: ready (.venv, extras: $extras)"

@@ -1,0 +1,98 @@
+"""Shared fixtures: a real Nebuly stand-in server, config files, canary secrets."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from syncd import log
+from syncd.config import SyncdConfig, load_config
+from syncd.nebuly.standin import NebulyStandIn
+
+# Canary secrets: configured throughout the suite; they must never appear in
+# any log line, message, plan file or exception text.
+CANARY_API_KEY = "CANARY-nebuly-key-7f3a9c"
+CANARY_PASSWORD = "CANARY-bind-pw-51d0e2"
+CANARY_CLIENT_SECRET = "CANARY-client-secret-a8b4c6"
+CANARIES = (CANARY_API_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET)
+
+FIELDS = ("email", "department", "country", "title")
+
+
+def person(i: int, department: str = "Sales", country: str = "FR") -> dict[str, str]:
+    return {"email": f"user{i:05d}@example.com", "department": department,
+            "country": country, "title": "Analyst"}
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, str]], fields: Sequence[str] = FIELDS) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def config_text(url: str, csv_path: Path, *, policy: str = "", nebuly: str = "",
+                source: str = "") -> str:
+    return f"""
+nebuly:
+  base_url: {url}
+  api: platform-users
+  api_key: {CANARY_API_KEY}
+  batch_size: 500
+  max_retry_wait: 5s
+{nebuly}
+sources:
+  - name: hr
+    type: csv
+    path: {csv_path}
+    end_user: "{{email}}"
+    tags:
+      department: "{{department}}"
+      region: "{{country}}"
+{source}
+policy:
+  mode: sync
+  max_deactivations: "10%"
+{policy}
+"""
+
+
+@pytest.fixture
+def standin() -> Iterator[NebulyStandIn]:
+    server = NebulyStandIn(api_key=CANARY_API_KEY)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, standin: NebulyStandIn) -> Any:
+    """make_config(rows, policy=..., nebuly=..., source=...) -> (SyncdConfig, csv path)."""
+
+    def make(rows: Sequence[dict[str, str]], **extra: str) -> tuple[SyncdConfig, Path]:
+        csv_path = write_csv(tmp_path / "roster.csv", rows)
+        cfg = tmp_path / "syncd.yaml"
+        cfg.write_text(config_text(standin.url, csv_path, **extra), encoding="utf-8")
+        return load_config(cfg), csv_path
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _logs_without_secrets() -> Iterator[list[dict[str, Any]]]:
+    """Every test's log events go through the real processors and are checked for canaries."""
+    log.configure("json", "debug")
+    with structlog.testing.capture_logs(
+            processors=[log.redact_processor]) as events:
+        yield events
+    text = repr(events)
+    for canary in CANARIES:
+        assert canary not in text, "a secret reached the logs"

@@ -1,0 +1,159 @@
+"""Config: the acceptance file, one clear line per problem, secrets inline/env/file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syncd.config import ConfigError, load_config, parse_config
+from tests.conftest import CANARY_API_KEY
+
+ACCEPTANCE = """
+nebuly:
+  base_url: http://127.0.0.1:8931      # default: https://backend.nebuly.com ; or region: eu
+  api: platform-users                  # or eligible-users (verbs differ, see nebuly-api.md)
+  api_key: ${NEBULY_API_KEY}           # or api_key_file: /run/secrets/nebuly
+  batch_size: 500
+sources:
+  - name: hr
+    type: csv
+    path: ./roster.csv
+    end_user: "{email}"                # template over the record's attributes
+    tags:
+      department: "{department}"
+      region: "{country}"
+policy:
+  mode: sync                           # sync | upsert-only | create-only
+  max_deactivations: "10%"             # a count or a percent of the managed roster
+"""
+
+MINIMAL = """
+nebuly: {api_key: k}
+sources: [{name: hr, type: csv, path: r.csv, end_user: "{email}"}]
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    return err.value.problems
+
+
+def test_acceptance_file_validates_as_written(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEBULY_API_KEY", CANARY_API_KEY)
+    path = tmp_path / "syncd.yaml"
+    path.write_text(ACCEPTANCE)
+    config = load_config(path)
+    assert config.nebuly.url == "http://127.0.0.1:8931"
+    assert config.nebuly.resolve_api_key() == CANARY_API_KEY
+    assert config.sources[0].path == tmp_path / "roster.csv"  # relative to the config file
+    assert config.policy.max_deactivations.ceiling(200) == 20
+    assert CANARY_API_KEY not in repr(config) and CANARY_API_KEY not in str(config)
+
+
+def test_region_picks_the_host() -> None:
+    config = parse_config(MINIMAL.replace("{api_key: k}", "{api_key: k, region: eu}"))
+    assert config.nebuly.url == "https://backend.eu.nebuly.com"
+    assert parse_config(MINIMAL).nebuly.url == "https://backend.nebuly.com"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("nebuly: {api_key: k}\nsources: [{name: a, type: csv, end_user: '{e}'}]",
+     "sources[0].path: field required"),
+    (MINIMAL + "polcy: {}", "polcy: unknown key"),
+    (MINIMAL.replace("r.csv,", "r.csv, colour: red,"), "sources[0].colour: unknown key"),
+    (MINIMAL + "policy: {max_deactivations: '150%'}",
+     "policy.max_deactivations: a percentage must be between 0% and 100%"),
+    (MINIMAL + "policy: {max_deactivations: lots}", "policy.max_deactivations: expected a count"),
+    (MINIMAL + "policy: {mode: mirror}", "policy.mode: Input should be 'sync'"),
+    (MINIMAL.replace("{api_key: k}", "{api_key: k, batch_size: 0}"),
+     "nebuly.batch_size: Input should be greater than or equal to 1"),
+    (MINIMAL.replace("{api_key: k}", "{api_key: k, timeout: -3s}"), "nebuly.timeout: expected"),
+    (MINIMAL.replace("{api_key: k}", "{}"), "nebuly: api_key or api_key_file is required"),
+    (MINIMAL.replace("{api_key: k}", "{api_key: k, api_key_file: /x}"),
+     "nebuly: give api_key or api_key_file, not both"),
+    ("nebuly: {api_key: k}\nsources: []", "sources: List should have at least 1 item"),
+    (MINIMAL.replace("type: csv", "type: excel"), "sources[0]: Input tag 'excel'"),
+    (MINIMAL.replace("r.csv,", "r.csv, exclude_ids: ['('],"),
+     "sources[0].exclude_ids: '(' is not a valid regular expression"),
+    ("nebuly: [1, 2", "line 1"),
+    ("- just a list", "expected a mapping"),
+    ("nebuly: {api_key: '${SYNCD_TEST_UNSET_VAR}'}\nsources: []",
+     "nebuly.api_key: environment variable SYNCD_TEST_UNSET_VAR is not set"),
+])
+def test_bad_config_names_the_field(text: str, expected: str) -> None:
+    found = problems(text)
+    assert any(expected in p for p in found), found
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems("nebuly: {batch_size: 0}\nsources: [{name: a, type: csv}]")
+    assert len(found) >= 3, found
+
+
+def test_env_default_and_escape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCD_UNSET", raising=False)
+    config = parse_config(MINIMAL.replace("api_key: k", "api_key: '${SYNCD_UNSET:-fallback}'")
+                          .replace("{email}", "{email}$$"))
+    assert config.nebuly.resolve_api_key() == "fallback"
+    assert config.sources[0].end_user == "{email}$"
+
+
+def test_secret_from_file_is_read_each_time(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text(CANARY_API_KEY + "\n")
+    config = parse_config(MINIMAL.replace("api_key: k", f"api_key_file: {secret}"))
+    assert config.nebuly.resolve_api_key() == CANARY_API_KEY
+    secret.write_text("rotated-key")
+    assert config.nebuly.resolve_api_key() == "rotated-key"
+    secret.write_text("")
+    with pytest.raises(ValueError, match=r"api_key_file: .* is empty"):
+        config.nebuly.resolve_api_key()
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=60, check=False)
+
+
+def test_validate_command(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(MINIMAL)
+    done = run_cli("validate", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "source 'hr' (csv): reads" in done.stdout and "attributes: email" in done.stdout
+
+
+def test_validate_reports_bad_file_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("nebuly: {api_key: k, batchsize: 3}\nsources: [{name: a, type: csv}]")
+    done = run_cli("validate", "--config", str(path))
+    assert done.returncode == 2
+    assert "nebuly.batchsize: unknown key" in done.stderr
+    assert "sources[0].path: field required" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_validate_reports_bad_template_and_missing_secret_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(MINIMAL.replace("{email}", "{email")
+                    .replace("api_key: k", "api_key_file: /nonexistent/key"))
+    done = run_cli("validate", "--config", str(path))
+    assert done.returncode == 2, done.stdout
+    assert "sources[0].end_user:" in done.stderr and "api_key_file: cannot read" in done.stderr
+
+
+def test_missing_config_file() -> None:
+    done = run_cli("once", "--config", "/nonexistent/syncd.yaml")
+    assert done.returncode == 2 and "cannot read the config file" in done.stderr
+
+
+def test_schema_command() -> None:
+    done = run_cli("schema")
+    schema = json.loads(done.stdout)
+    assert done.returncode == 0 and {"nebuly", "sources"} <= set(schema["properties"])
