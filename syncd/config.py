@@ -100,6 +100,44 @@ class LoggingConfig(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ScheduleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    interval: Duration | None = Field(default=None, description="e.g. 1h; default 1h unless cron")
+    cron: str | None = Field(default=None, description="crontab expression, e.g. '0 * * * *'")
+    timezone: str = Field(default="UTC", description="for cron")
+    jitter: Duration | None = Field(default=None, description="random delay added to each run")
+    run_at_start: bool = Field(default=True, description="run once as soon as the daemon starts")
+    max_backoff: Duration = Field(
+        default=21600.0, description="after consecutive failures the wait doubles, up to this")
+    shutdown_grace: Duration = Field(
+        default=30.0, description="on SIGTERM, how long a run in progress may take to finish "
+        "its in-flight batch")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("give interval or cron, not both")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r}: expected 5 fields (minute hour day month "
+                             "day-of-week), e.g. '0 * * * *'")
+        return self
+
+    @property
+    def period(self) -> float:
+        """Nominal seconds between runs (for cron, an hour: used for staleness only)."""
+        return self.interval if self.interval is not None else 3600.0
+
+
+class HealthConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    host: str = Field(default="0.0.0.0", description="address for /livez, /readyz, /metrics")  # noqa: S104
+    port: int = Field(default=9464, ge=0, le=65535)
+    stale_after: float = Field(
+        default=3.0, gt=0,
+        description="/readyz fails when the last successful run is older than this many intervals")
+
+
 SourceConfig = Annotated[
     CsvSourceConfig | LdapSourceConfig | EntraSourceConfig, Field(discriminator="type")
 ]
@@ -112,6 +150,10 @@ class SyncdConfig(BaseModel):
     sources: list[SourceConfig] = Field(min_length=1)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    state_dir: Path | None = Field(
+        default=None, description="writable directory for run records and pending plans")
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> SyncdConfig:

@@ -163,15 +163,21 @@ def run_once(
     force: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.perf_counter,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> RunReport:
-    """Run one sync. Never raises for expected failures: the report says what happened."""
+    """Run one sync. Never raises for expected failures: the report says what happened.
+
+    `should_stop` is polled between write batches (a daemon's SIGTERM): the batch in
+    flight completes, the rest is left for the next run.
+    """
     return _Run(config, today=today, dry_run=dry_run, force=force, sleep=sleep,
-                clock=clock).run(sources, http)
+                clock=clock, should_stop=should_stop).run(sources, http)
 
 
 class _Run:
     def __init__(self, config: SyncdConfig, *, today: date | None, dry_run: bool, force: bool,
-                 sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+                 sleep: Callable[[float], None], clock: Callable[[], float],
+                 should_stop: Callable[[], bool]) -> None:
         now = datetime.now(UTC)
         self.config = config
         self.today = today or now.date()
@@ -180,6 +186,7 @@ class _Run:
         self.force = force
         self.sleep = sleep
         self.clock = clock
+        self.should_stop = should_stop
         self.logger = log.get_logger().bind(run_id=self.run_id)
         self.durations: dict[str, float] = {}
         self.t0 = clock()
@@ -234,7 +241,7 @@ class _Run:
             http, api=config.nebuly.api, batch_size=config.nebuly.batch_size,
             retry=RetryPolicy(max_retries=config.nebuly.max_retries,
                               max_total_wait=config.nebuly.max_retry_wait),
-            sleep=self.sleep)
+            sleep=self.sleep, should_stop=self.should_stop)
         start = clock()
         try:
             roster = client.list_users()

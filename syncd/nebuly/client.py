@@ -52,6 +52,10 @@ class NebulyUnavailable(NebulyError):
     pass
 
 
+class Stopped(NebulyError):
+    """The daemon is shutting down: no further batch is sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteOutcome:
     applied: tuple[str, ...] = ()
@@ -128,6 +132,7 @@ class NebulyClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.http = http
         self.flavour = FLAVOURS[api]
@@ -135,6 +140,7 @@ class NebulyClient:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.should_stop = should_stop
         self.write_calls = 0
         self.retries = 0
 
@@ -160,6 +166,7 @@ class NebulyClient:
         for start in range(0, len(end_users), self.batch_size):
             batch = list(end_users[start:start + self.batch_size])
             try:
+                self._check_stop()
                 response = self._send("DELETE", {"users": batch})
             except NebulyError as exc:
                 failed += [(u, f"not applied: {exc}") for u in end_users[start:]]
@@ -179,6 +186,7 @@ class NebulyClient:
         for start in range(0, len(users), self.batch_size):
             batch = users[start:start + self.batch_size]
             try:
+                self._check_stop()
                 ok, retry_other, bad = self._write_batch(op, batch)
                 applied += ok
                 failed += bad
@@ -218,6 +226,10 @@ class NebulyClient:
             return [], list(users), []
         reason = _status_message(op, response)
         return [], [], [(u.end_user, reason) for u in users]
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise Stopped("shutting down; the rest is applied by the next run")
 
     # -- transport -----------------------------------------------------------
 

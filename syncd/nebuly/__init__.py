@@ -1,0 +1,1 @@
+"""Nebuly user-roster API: client and a local stand-in server for tests and demos."""
