@@ -90,6 +90,10 @@ class PolicyConfig(BaseModel):
         description="manage only users carrying this tag; syncd adds it to users it inserts",
     )
     id_case: IdCase = IdCase.LOWER
+    source_precedence: list[str] = Field(
+        default_factory=list,
+        description="source names, highest first, deciding tag values for a person found "
+        "in several sources; default: config order")
 
 
 class LoggingConfig(BaseModel):
@@ -162,6 +166,10 @@ class SyncdConfig(BaseModel):
             if source.name in seen:
                 raise ValueError(f"source name {source.name!r} is used twice; names must be unique")
             seen.add(source.name)
+        for name in self.policy.source_precedence:
+            if name not in seen:
+                raise ValueError(f"policy.source_precedence names {name!r}, which is not a "
+                                 f"source (sources: {', '.join(sorted(seen))})")
         return self
 
 

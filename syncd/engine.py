@@ -225,7 +225,7 @@ class _Run:
                          consequence="nothing was written this run")
             return self.failed("source_failed", ExitCode.SOURCE_FAILED, str(exc))
         self.durations["read"] = self.clock() - start
-        merged = merge(mapped)
+        merged = merge(mapped, config.policy.source_precedence)
         for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
             logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
 

@@ -81,6 +81,8 @@ def test_region_picks_the_host() -> None:
     (MINIMAL.replace("type: csv", "type: excel"), "sources[0]: Input tag 'excel'"),
     (MINIMAL.replace("r.csv,", "r.csv, exclude_ids: ['('],"),
      "sources[0].exclude_ids: '(' is not a valid regular expression"),
+    (MINIMAL + "policy: {source_precedence: [ldap]}",
+     "source_precedence names 'ldap', which is not a source (sources: hr)"),
     ("nebuly: [1, 2", "line 1"),
     ("- just a list", "expected a mapping"),
     ("nebuly: {api_key: '${SYNCD_TEST_UNSET_VAR}'}\nsources: []",
