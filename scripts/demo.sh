@@ -7,6 +7,7 @@ bash scripts/setup.sh minimal
 PORT=8931
 export NEBULY_API_KEY="${NEBULY_API_KEY:-demo-key}"
 mkdir -p demo-state
+rm -f demo-state/nebuly.json   # every demo starts from an empty Nebuly project
 .venv/bin/python -m syncd.nebuly.standin --port "$PORT" --api-key-env NEBULY_API_KEY \
   --state demo-state/nebuly.json > demo-state/standin.log 2>&1 &
 standin=$!
@@ -15,7 +16,8 @@ for _ in $(seq 50); do grep -q listening demo-state/standin.log 2>/dev/null && b
 grep -q listening demo-state/standin.log || { cat demo-state/standin.log; exit 1; }
 
 echo; echo "### 1. What would change (syncd plan: dry run, nothing written)"
-.venv/bin/syncd plan --config config/demo.yaml 2>/dev/null | head -8
+plan_output=$(.venv/bin/syncd plan --config config/demo.yaml 2>/dev/null) || true
+printf '%s\n' "$plan_output" | sed -n '1,6p'
 echo "   ..."
 echo; echo "### 2. First sync (syncd once)"
 .venv/bin/syncd once --config config/demo.yaml

@@ -21,11 +21,17 @@ if [ "$mode" = full ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 if [ "$mode" = full ]; then
   extras=".[all,dev]"
 else
   extras="."
 fi
-.venv/bin/python -m pip install -q -e "$extras" 2>&1 | grep -v '^WARNING: Location' || true
+# pip's output goes to a log, shown only when an install fails.
+pip_log=$(mktemp)
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e "$extras"; } >"$pip_log" 2>&1; then
+  cat "$pip_log"; rm -f "$pip_log"
+  echo "setup: pip install failed" >&2; exit 1
+fi
+rm -f "$pip_log"
 .venv/bin/python -c "import syncd" && echo "setup: ready (.venv, extras: $extras)"
