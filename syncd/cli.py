@@ -99,7 +99,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 secret = name.removesuffix("_file")
                 if hasattr(source, secret):
                     try:
-                        read_secret(getattr(source, secret), getattr(source, name), name)
+                        read_secret(getattr(source, secret), getattr(source, name), secret)
                     except ValueError as exc:
                         problems.append(f"sources[{i}].{exc}")
     if problems:
