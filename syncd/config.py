@@ -90,6 +90,14 @@ class PolicyConfig(BaseModel):
         description="manage only users carrying this tag; syncd adds it to users it inserts",
     )
     id_case: IdCase = IdCase.LOWER
+    grace_runs: int = Field(
+        default=1, ge=1, le=1000,
+        description="a person must be missing for this many consecutive successful runs before "
+        "active_to is set (to the date first missed); needs state_dir")
+    grace_period: Duration | None = Field(
+        default=None, description="and/or for this long (whole days, e.g. 3d); needs state_dir")
+    plan_expiry: Duration = Field(
+        default=7 * 86400.0, description="how long a plan blocked by a guard can be approved")
     source_precedence: list[str] = Field(
         default_factory=list,
         description="source names, highest first, deciding tag values for a person found "
@@ -166,6 +174,10 @@ class SyncdConfig(BaseModel):
             if source.name in seen:
                 raise ValueError(f"source name {source.name!r} is used twice; names must be unique")
             seen.add(source.name)
+        grace = self.policy.grace_runs > 1 or self.policy.grace_period is not None
+        if grace and self.state_dir is None:
+            raise ValueError("policy.grace_runs / grace_period need state_dir (a writable "
+                             "directory that remembers who has been missing since when)")
         for name in self.policy.source_precedence:
             if name not in seen:
                 raise ValueError(f"policy.source_precedence names {name!r}, which is not a "

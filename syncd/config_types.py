@@ -131,6 +131,15 @@ class TagTemplate(BaseModel):
     map: dict[str, str] = Field(
         default_factory=dict, description="value map applied after transform, e.g. {FR: EMEA}"
     )
+    allow: list[str] | None = Field(
+        default=None, description="only these values (after map) are kept; others become `other`")
+    other: str = Field(default="other", description="the value that replaces disallowed ones")
+    max_values: int | None = Field(
+        default=None, ge=1,
+        description="cap on distinct values across the roster: the most common are kept, the "
+        "rest become `other`")
+    max_length: int = Field(default=100, ge=1, le=10_000,
+                            description="longer values are cut to this length")
 
 
 TagSpec = str | TagTemplate

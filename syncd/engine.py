@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -24,14 +24,17 @@ from syncd.mapping import (
     MappedSource,
     MergedRoster,
     SourceMapper,
+    cap_tag_values,
     merge,
     template_attributes,
 )
+from syncd.model import NebulyUser
 from syncd.nebuly.client import NebulyClient, NebulyError, make_http_client
 from syncd.nebuly.retry import RetryPolicy
-from syncd.plan import Plan, PlanPolicy, plan
+from syncd.plan import Missing, Plan, PlanPolicy, next_missing, plan
 from syncd.sources.base import Source, SourceError
 from syncd.sources.factory import build_source
+from syncd.state import StateDir, StateError, StoredPlan
 
 # Per-record problems beyond this many per source are counted, not logged one by one.
 MAX_LOGGED_PROBLEMS = 50
@@ -72,6 +75,7 @@ class RunReport:
     conflicts: int = 0
     durations: dict[str, float] = field(default_factory=dict)
     nebuly_users: int = 0
+    pending_plan: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The fields of the one canonical `sync.finished` event."""
@@ -100,6 +104,10 @@ class RunReport:
             "nebuly_users": self.nebuly_users,
             "conflicts": self.conflicts,
         }
+        if self.plan is not None and self.plan.waiting:
+            fields["in_grace"] = len(self.plan.waiting)
+        if self.pending_plan:
+            fields["pending_plan"] = self.pending_plan
         fields |= {f"{phase}_s": round(sec, 3) for phase, sec in self.durations.items()}
         if self.error:
             fields["error"] = self.error
@@ -113,13 +121,17 @@ def new_run_id(now: datetime) -> str:
 
 def plan_policy(config: SyncdConfig) -> PlanPolicy:
     managed = frozenset(k for s in config.sources for k in s.tags)
-    owner = config.policy.owner_tag
+    policy = config.policy
+    owner = policy.owner_tag
     return PlanPolicy(
-        mode=config.policy.mode,
-        departed=config.policy.departed,
+        mode=policy.mode,
+        departed=policy.departed,
         managed_tag_keys=managed | ({owner.key} if owner else frozenset()),
-        prune_tags=config.policy.prune_tags,
+        prune_tags=policy.prune_tags,
         owner_tag=(owner.key, owner.value) if owner else None,
+        grace_runs=policy.grace_runs,
+        # Dates are whole days; round a grace period up so "36h" means 2 days, not 1.
+        grace_days=-int(-(policy.grace_period or 0) // 86400),
     )
 
 
@@ -137,6 +149,9 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
         for problem in problems[:MAX_LOGGED_PROBLEMS]:
             logger.warning("record.skipped", source=source.name, record=problem.origin,
                            reason=problem.message)
+        for notice in result.notices[:MAX_LOGGED_PROBLEMS]:
+            logger.warning("record.adjusted", source=source.name, record=notice.origin,
+                           reason=notice.message)
         if len(problems) > MAX_LOGGED_PROBLEMS:
             logger.warning("record.skipped_more", source=source.name,
                            count=len(problems) - MAX_LOGGED_PROBLEMS)
@@ -151,6 +166,31 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
                     duration_s=round(seconds, 3))
         mapped.append(result)
     return mapped, stats
+
+
+def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
+                 clock: Callable[[], float] = time.perf_counter
+                 ) -> tuple[MergedRoster, list[SourceStats]]:
+    """Read every source completely, map and merge: who should have access. Raises SourceError."""
+    mapped, stats = _read_sources(config, sources, logger, clock)
+    merged = merge(mapped, config.policy.source_precedence)
+    for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
+        logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
+    merged, capped = cap_tag_values(merged, config.sources)
+    for cap in capped:
+        logger.warning("tags.capped", tag=cap.tag, kept=list(cap.kept),
+                       replaced=list(cap.replaced[:20]), users=cap.users)
+    return merged, stats
+
+
+def nebuly_client(config: SyncdConfig, http: httpx.Client, *,
+                  sleep: Callable[[float], None] = time.sleep,
+                  should_stop: Callable[[], bool] = lambda: False) -> NebulyClient:
+    return NebulyClient(
+        http, api=config.nebuly.api, batch_size=config.nebuly.batch_size,
+        retry=RetryPolicy(max_retries=config.nebuly.max_retries,
+                          max_total_wait=config.nebuly.max_retry_wait),
+        sleep=sleep, should_stop=should_stop)
 
 
 def run_once(
@@ -188,6 +228,8 @@ class _Run:
         self.clock = clock
         self.should_stop = should_stop
         self.logger = log.get_logger().bind(run_id=self.run_id)
+        self.state = StateDir(config.state_dir) if config.state_dir else None
+        self.missing: dict[str, Missing] = {}
         self.durations: dict[str, float] = {}
         self.t0 = clock()
 
@@ -212,22 +254,22 @@ class _Run:
             log.register_secret(api_key)
             if sources is None:
                 sources = [build_source(s) for s in config.sources]
-        except ValueError as exc:
+            if self.state is not None:
+                self.state.check_writable()
+                self.missing = self.state.load_missing()
+        except (ValueError, StateError) as exc:
             logger.error("config.invalid", error=str(exc))
             return self.failed("config_error", ExitCode.CONFIG_ERROR, str(exc))
 
         start = self.clock()
         try:
-            mapped, stats = _read_sources(config, sources, logger, self.clock)
+            merged, stats = read_desired(config, sources, logger, self.clock)
         except SourceError as exc:
             self.durations["read"] = self.clock() - start
             logger.error("source.failed", source=exc.source, error=exc.message,
                          consequence="nothing was written this run")
             return self.failed("source_failed", ExitCode.SOURCE_FAILED, str(exc))
         self.durations["read"] = self.clock() - start
-        merged = merge(mapped, config.policy.source_precedence)
-        for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
-            logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
 
         if http is not None:
             return self.sync(http, merged, stats)
@@ -237,11 +279,7 @@ class _Run:
     def sync(self, http: httpx.Client, merged: MergedRoster,
              stats: list[SourceStats]) -> RunReport:
         config, logger, clock = self.config, self.logger, self.clock
-        client = NebulyClient(
-            http, api=config.nebuly.api, batch_size=config.nebuly.batch_size,
-            retry=RetryPolicy(max_retries=config.nebuly.max_retries,
-                              max_total_wait=config.nebuly.max_retry_wait),
-            sleep=self.sleep, should_stop=self.should_stop)
+        client = nebuly_client(config, http, sleep=self.sleep, should_stop=self.should_stop)
         start = clock()
         try:
             roster = client.list_users()
@@ -256,8 +294,9 @@ class _Run:
             logger.warning("nebuly.unreadable_users", count=roster.unreadable)
 
         start = clock()
-        the_plan = plan(merged.users, roster.users, plan_policy(config), self.today,
-                        merged.protected_ids)
+        policy = plan_policy(config)
+        the_plan = plan(merged.users, roster.users, policy, self.today,
+                        merged.protected_ids, self.missing)
         guarded = check(the_plan, config.policy.max_deactivations, force=self.force)
         self.durations["plan"] = clock() - start
         for trip in guarded.trips:
@@ -273,6 +312,14 @@ class _Run:
         for failure in result.failures[:MAX_LOGGED_PROBLEMS]:
             logger.warning("apply.user_failed", action=failure.action,
                            end_user=failure.end_user, reason=failure.reason)
+        pending = None
+        if self.state is not None and not self.dry_run:
+            self.state.save_missing(next_missing(merged.users, roster.users, policy, self.today,
+                                                 self.missing, merged.protected_ids))
+            if result.changes:
+                self.state.save_run(self.run_id, result.changes)
+            if guarded.blocked.destructive:
+                pending = self.save_pending(guarded)
         if result.aborted:
             status, code = "nebuly_failed", ExitCode.NEBULY_FAILED
         elif result.failures:
@@ -284,4 +331,18 @@ class _Run:
         return self.finish(RunReport(
             self.run_id, status, code, self.today, self.dry_run, result.aborted, tuple(stats),
             the_plan, guarded, result, len(merged.conflicts), self.durations,
-            len(roster.users)))
+            len(roster.users), pending))
+
+    def save_pending(self, guarded: GuardedPlan) -> str:
+        assert self.state is not None
+        blocked = guarded.blocked
+        now = datetime.now(UTC)
+        changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...] = tuple(
+            ("deactivate", c.before, c.after) for c in blocked.deactivations)
+        changes += tuple(("delete", u, None) for u in blocked.deletes)
+        self.state.save_plan(StoredPlan(
+            self.run_id, now, now + timedelta(seconds=self.config.policy.plan_expiry),
+            "; ".join(t.message for t in guarded.trips), changes))
+        self.logger.warning("plan.pending", plan_id=self.run_id, users=len(changes),
+                            approve=f"syncd approve {self.run_id}")
+        return self.run_id

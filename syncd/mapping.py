@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from syncd.config_types import TagSpec, TagTemplate
 from syncd.model import DesiredUser, IdCase, id_key, normalise_id
 from syncd.sources.base import RecordProblem, SourceRecord
 from syncd.sources.config_base import SourceConfigBase
 
-# Longer values are almost always a free-text field mapped by mistake; Nebuly
-# tags are analytics dimensions.
-MAX_TAG_VALUE_LENGTH = 256
 MAX_ID_LENGTH = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -98,15 +96,37 @@ def template_problems(config: SourceConfigBase) -> list[str]:
     return problems
 
 
-def parse_date(value: str) -> date:
-    """ISO date or date-time (`2026-01-01`, `2026-01-01T09:00:00Z`) -> date."""
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+# Active Directory writes "never" as 0 or as the largest 64-bit integer.
+_FILETIME_NEVER = {0, 0x7FFFFFFFFFFFFFFF}
+_GENERALIZED = re.compile(r"^(\d{14})(?:[.,]\d+)?(Z|[+-]\d{4})?$")
+
+
+def parse_date(value: str, fmt: str | None = None) -> date | None:
+    """A directory's date -> date; None for AD's "never".
+
+    Accepts ISO dates and date-times (`2026-01-31`, `2026-01-31T09:00:00Z`, Entra's
+    employeeHireDate), LDAP generalized time (`20260131090000Z`, AD's whenCreated),
+    AD FILETIME (100 ns ticks since 1601, accountExpires), or `fmt` (strptime).
+    """
     text = value.strip()
     try:
+        if fmt:
+            return datetime.strptime(text, fmt).date()
+        if text.isdigit() and (len(text) >= 15 or text == "0"):
+            ticks = int(text)
+            if ticks in _FILETIME_NEVER:
+                return None
+            return (_FILETIME_EPOCH + timedelta(microseconds=ticks // 10)).date()
+        if match := _GENERALIZED.match(text):
+            return datetime.strptime(match.group(1), "%Y%m%d%H%M%S").date()
         if len(text) == 10:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO date such as 2026-01-31") from None
+    except (ValueError, OverflowError):
+        expected = f"a date in the form {fmt!r}" if fmt else (
+            "an ISO date such as 2026-01-31, generalized time or AD FILETIME")
+        raise ValueError(f"{value!r} is not {expected}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +137,8 @@ class MappedSource:
     users: tuple[DesiredUser, ...]
     problems: tuple[RecordProblem, ...] = ()
     excluded: int = 0
+    # Records kept but changed (a tag value cut to max_length, say).
+    notices: tuple[RecordProblem, ...] = ()
     # Ids of records that were skipped for bad data although their id is known:
     # the person exists, so the planner must not deactivate them.
     protected_ids: frozenset[str] = frozenset()
@@ -138,6 +160,7 @@ class SourceMapper:
     def map(self, records: Iterable[SourceRecord]) -> MappedSource:
         users: dict[str, DesiredUser] = {}
         problems: list[RecordProblem] = []
+        self._notices: list[RecordProblem] = []
         protected: set[str] = set()
         excluded = 0
         for rec in records:
@@ -166,7 +189,7 @@ class SourceMapper:
                 continue
             users[key] = user
         return MappedSource(self.config.name, tuple(users.values()), tuple(problems),
-                            excluded, frozenset(protected))
+                            excluded, tuple(self._notices), frozenset(protected))
 
     def _missing_id_message(self, rec: SourceRecord) -> str:
         missing = sorted(a for a in self.end_user.attributes
@@ -185,17 +208,21 @@ class SourceMapper:
             value = _transform(value, spec)
             if _CONTROL.search(value):
                 value = _CONTROL.sub(" ", value).strip()
-            if len(value) > MAX_TAG_VALUE_LENGTH:
-                raise ValueError(f"tag {key!r} is {len(value)} characters long "
-                                 f"(at most {MAX_TAG_VALUE_LENGTH})")
+            if spec.allow is not None and value not in spec.allow:
+                value = spec.other
+            if len(value) > spec.max_length:
+                self._notices.append(RecordProblem(rec.origin, (
+                    f"{end_user}: tag {key!r} cut from {len(value)} to {spec.max_length} "
+                    "characters (tags.<key>.max_length)")))
+                value = value[:spec.max_length].rstrip()
             if value:
                 tags[key] = value
         return DesiredUser(
             end_user=end_user,
             tags=tags,
             source=self.config.name,
-            active_from=_date_of(self.active_from, rec, "active_from"),
-            active_to=_date_of(self.active_to, rec, "active_to"),
+            active_from=_date_of(self.active_from, rec, "active_from", self.config.date_format),
+            active_to=_date_of(self.active_to, rec, "active_to", self.config.date_format),
             sources=(self.config.name,),
         )
 
@@ -218,14 +245,15 @@ def _transform(value: str, spec: TagTemplate) -> str:
     return spec.map.get(value, value)
 
 
-def _date_of(template: Template | None, rec: SourceRecord, name: str) -> date | None:
+def _date_of(template: Template | None, rec: SourceRecord, name: str,
+             fmt: str | None) -> date | None:
     if template is None:
         return None
     value = template.render(rec.attributes)
     if value is None:
         return None
     try:
-        return parse_date(value)
+        return parse_date(value, fmt)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from None
 
@@ -270,3 +298,53 @@ def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = Non
             conflicts.append((key, tag, tuple(values.items())))
     protected = frozenset().union(*(m.protected_ids for m in mapped)) if mapped else frozenset()
     return MergedRoster(merged, protected - merged.keys(), tuple(conflicts))
+
+
+@dataclass(frozen=True, slots=True)
+class CappedTag:
+    tag: str
+    kept: tuple[str, ...]
+    replaced: tuple[str, ...]  # values that became `other`
+    users: int  # users whose value was replaced
+
+
+def cap_tag_values(roster: MergedRoster,
+                   sources: Sequence[SourceConfigBase]) -> tuple[MergedRoster, list[CappedTag]]:
+    """Keep at most `max_values` distinct values per tag across the roster.
+
+    The most common values keep their name (ties broken alphabetically, so the
+    result is stable run to run); the rest become the tag's `other` value.
+    """
+    caps: dict[str, TagTemplate] = {}
+    for source in sources:
+        for key, raw in source.tags.items():
+            spec = _tag_template(raw)
+            if spec.max_values is not None and key not in caps:
+                caps[key] = spec
+    if not caps:
+        return roster, []
+    reports: list[CappedTag] = []
+    replace: dict[str, tuple[set[str], str]] = {}
+    for key, spec in caps.items():
+        counts = Counter(u.tags[key] for u in roster.users.values() if key in u.tags)
+        ranked = sorted(counts, key=lambda v: (-counts[v], v))
+        assert spec.max_values is not None
+        # `other` itself takes a slot when anything is replaced.
+        keep = ranked if len(ranked) <= spec.max_values else ranked[:spec.max_values - 1]
+        dropped = set(ranked) - set(keep)
+        if dropped:
+            replace[key] = (dropped, spec.other)
+            reports.append(CappedTag(key, tuple(keep), tuple(sorted(dropped)),
+                                     sum(counts[v] for v in dropped)))
+    if not replace:
+        return roster, []
+    users = {}
+    for uid, user in roster.users.items():
+        hit = {k: other for k, (dropped, other) in replace.items() if user.tags.get(k) in dropped}
+        users[uid] = replace_tags(user, {**user.tags, **hit}) if hit else user
+    return MergedRoster(users, roster.protected_ids, roster.conflicts), reports
+
+
+def replace_tags(user: DesiredUser, tags: Mapping[str, str]) -> DesiredUser:
+    return DesiredUser(user.end_user, tags, user.source, user.active_from, user.active_to,
+                       user.sources)

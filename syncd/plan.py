@@ -26,6 +26,22 @@ class PlanPolicy:
     prune_tags: bool = False
     # (key, value): manage only users carrying it; stamped on users syncd inserts.
     owner_tag: tuple[str, str] | None = None
+    # Departure grace: missing from the sources for this many consecutive
+    # successful runs (this one included) and this many days before active_to is set.
+    grace_runs: int = 1
+    grace_days: int = 0
+
+    @property
+    def has_grace(self) -> bool:
+        return self.grace_runs > 1 or self.grace_days > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Since when, and for how many consecutive successful runs, a person has been missing."""
+
+    first_missed: date
+    runs: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,8 @@ class Plan:
     foreign: tuple[str, ...] = field(default=())
     # Nebuly holds several entries whose ids differ only in case; the extra ones are left alone.
     duplicate_ids: tuple[str, ...] = field(default=())
+    # Missing people still inside the departure grace period.
+    waiting: tuple[str, ...] = field(default=())
 
     @property
     def is_empty(self) -> bool:
@@ -75,6 +93,11 @@ class Plan:
 
 def _is_active(user: NebulyUser, today: date) -> bool:
     return user.active_to is None or user.active_to > today
+
+
+def _owned(user: NebulyUser, policy: PlanPolicy) -> bool:
+    owner = policy.owner_tag
+    return owner is None or user.tags.get(owner[0]) == owner[1]
 
 
 def _index_actual(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], list[str]]:
@@ -133,32 +156,32 @@ def plan(
     policy: PlanPolicy,
     today: date,
     protected: frozenset[str] = frozenset(),
+    missing: Mapping[str, Missing] | None = None,
 ) -> Plan:
     """Compute the minimal changes that make Nebuly's roster match `desired`.
 
     `desired` is keyed by `id_key(end_user)`. `protected` ids (people whose
     records were unreadable this run) are neither updated nor deactivated.
+    `missing` is the grace period's memory from earlier runs (see next_missing).
     """
+    missing = missing or {}
     index, duplicates = _index_actual(actual)
-    owner = policy.owner_tag
     inserts: list[NebulyUser] = []
     updates: list[Change] = []
     reactivations: list[Change] = []
     deactivations: list[Change] = []
     deletes: list[NebulyUser] = []
     foreign: list[str] = []
+    waiting: list[str] = []
     unchanged = 0
     managed_active = 0
-
-    def owned(user: NebulyUser) -> bool:
-        return owner is None or user.tags.get(owner[0]) == owner[1]
 
     for key, want in desired.items():
         current = index.get(key)
         if current is None:
             inserts.append(_new_user(want, policy, today))
             continue
-        if not owned(current):
+        if not _owned(current, policy):
             foreign.append(current.end_user)
             continue
         target = _target(want, current, policy, today)
@@ -170,7 +193,7 @@ def plan(
             updates.append(Change(current, target))
 
     for key, current in index.items():
-        if not owned(current):
+        if not _owned(current, policy):
             continue
         if _is_active(current, today):
             managed_active += 1
@@ -181,8 +204,16 @@ def plan(
         elif policy.departed == "delete":
             deletes.append(current)
         elif _is_active(current, today):
+            seen = _missing_now(missing.get(key), today)
+            days = (today - seen.first_missed).days
+            if seen.runs < policy.grace_runs or days < policy.grace_days:
+                waiting.append(current.end_user)
+                unchanged += 1
+                continue
+            # With a grace period, access ended when they were first missed.
+            ended = seen.first_missed if policy.has_grace else today
             gone = NebulyUser(current.end_user, current.tags,
-                              current.active_from or today, today)
+                              current.active_from or ended, ended)
             deactivations.append(Change(current, gone))
         else:
             unchanged += 1
@@ -197,13 +228,39 @@ def plan(
         managed_active=managed_active,
         foreign=tuple(foreign),
         duplicate_ids=tuple(duplicates),
+        waiting=tuple(waiting),
     )
+
+
+def _missing_now(before: Missing | None, today: date) -> Missing:
+    return Missing(before.first_missed, before.runs + 1) if before else Missing(today, 1)
+
+
+def next_missing(
+    desired: Mapping[str, DesiredUser],
+    actual: Iterable[NebulyUser],
+    policy: PlanPolicy,
+    today: date,
+    before: Mapping[str, Missing],
+    protected: frozenset[str] = frozenset(),
+) -> dict[str, Missing]:
+    """The grace period's memory after a successful run: every managed, active
+    person absent from the sources, with the run they were first missed in counted."""
+    after: dict[str, Missing] = {}
+    for user in actual:
+        key = id_key(user.end_user)
+        if key in desired or key in protected or not _is_active(user, today):
+            continue
+        if not _owned(user, policy):
+            continue
+        after[key] = _missing_now(before.get(key), today)
+    return after
 
 
 def without_destructive(plan: Plan) -> Plan:
     """The same plan with its deactivations and deletes removed."""
     return Plan(plan.inserts, plan.updates, (), plan.reactivations, (), plan.unchanged,
-                plan.managed_active, plan.foreign, plan.duplicate_ids)
+                plan.managed_active, plan.foreign, plan.duplicate_ids, plan.waiting)
 
 
 def only_destructive(plan: Plan) -> Plan:

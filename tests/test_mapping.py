@@ -61,16 +61,18 @@ def test_record_problems_are_reported_and_the_rest_kept() -> None:
         record({"mail": "ctl\x00@x"}, "line 6"),
         record({"mail": "OK@x"}, "line 7"),
     ])
-    assert [u.end_user for u in mapped.users] == ["ok@x"]
+    assert [u.end_user for u in mapped.users] == ["ok@x", "long@x"]
     assert mapped.users[0].active_from == date(2026, 2, 3)
     reasons = {p.origin: p.message for p in mapped.problems}
     assert "attribute(s) mail missing" in reasons["line 2"]
     assert "not an ISO date" in reasons["line 4"]
-    assert "1000 characters long" in reasons["line 5"]
     assert "control characters" in reasons["line 6"]
     assert "duplicate id 'ok@x'" in reasons["line 7"]
+    # A tag value over max_length is cut, and said so: the person is kept.
+    assert mapped.users[1].tags["note"] == "x" * 100
+    assert "cut from 1000 to 100 characters" in mapped.notices[0].message
     # People whose id is known but whose data is bad must not look like leavers.
-    assert mapped.protected_ids == {"late@x", "long@x"}
+    assert mapped.protected_ids == {"late@x"}
 
 
 def test_exclude_ids() -> None:

@@ -27,6 +27,11 @@ class SourceConfigBase(BaseModel):
     active_to: str | None = Field(
         default=None, description="template for a planned end of access (an ISO date/time)"
     )
+    date_format: str | None = Field(
+        default=None,
+        description="strptime format of active_from/active_to values, e.g. '%d/%m/%Y'; default: "
+        "ISO dates, LDAP generalized time and AD FILETIME are recognised",
+    )
     exclude_ids: list[str] = Field(
         default_factory=list,
         description="regular expressions; ids matching any are left out (e.g. '^svc-')",

@@ -1,0 +1,197 @@
+"""Operator controls: approve a blocked plan, roll a run back, list plans, preview mappings.
+
+Each is a normal batched apply (with dry-run) built on the same pieces as a
+sync run: read_desired, the Nebuly client, apply_plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from syncd import log
+from syncd.apply import ApplyResult, apply_plan
+from syncd.config import SyncdConfig
+from syncd.engine import ExitCode, nebuly_client, new_run_id, read_desired
+from syncd.mapping import MergedRoster
+from syncd.model import NebulyUser, id_key
+from syncd.nebuly.client import NebulyError, make_http_client
+from syncd.plan import Change, Plan
+from syncd.sources.base import Source, SourceError
+from syncd.sources.factory import build_source
+from syncd.state import StateDir, StateError
+
+
+@dataclass(frozen=True)
+class OperatorResult:
+    exit_code: ExitCode
+    message: str
+    plan: Plan = field(default_factory=Plan)
+    skipped: tuple[tuple[str, str], ...] = ()  # (end_user, why)
+    result: ApplyResult | None = None
+    run_id: str | None = None
+
+
+def _state(config: SyncdConfig) -> StateDir:
+    if config.state_dir is None:
+        raise StateError("this needs state_dir in the config (where runs and plans are kept)")
+    return StateDir(config.state_dir)
+
+
+def _http(config: SyncdConfig, http: httpx.Client | None) -> httpx.Client:
+    if http is not None:
+        return http
+    key = config.nebuly.resolve_api_key()
+    log.register_secret(key)
+    return make_http_client(config.nebuly.url, key, config.nebuly.timeout)
+
+
+def _finish(config: SyncdConfig, state: StateDir, plan: Plan, *, dry_run: bool, kind: str,
+            of: str, skipped: list[tuple[str, str]], http: httpx.Client | None) -> OperatorResult:
+    """Apply `plan`, record it as a run of its own (so it can be rolled back too)."""
+    run_id = new_run_id(datetime.now(UTC))
+    logger = log.get_logger().bind(run_id=run_id)
+    client_http = _http(config, http)
+    try:
+        result = apply_plan(nebuly_client(config, client_http), plan, dry_run=dry_run)
+    finally:
+        if http is None:
+            client_http.close()
+    if not dry_run and result.changes:
+        state.save_run(run_id, result.changes, kind=kind, of=of)
+    code = (ExitCode.NEBULY_FAILED if result.aborted else
+            ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
+    counts = plan.counts()
+    logger.info(f"{kind}.finished", of=of, dry_run=dry_run, exit_code=int(code),
+                skipped=len(skipped), failed=len(result.failures), write_calls=result.write_calls,
+                **{k: v for k, v in counts.items() if k != "unchanged"})
+    verb = "would change" if dry_run else "changed"
+    message = (f"{kind} of {of}: {verb} {sum(counts.values()) - counts['unchanged']} users, "
+               f"skipped {len(skipped)}, failed {len(result.failures)}")
+    return OperatorResult(code, message, plan, tuple(skipped), result, run_id)
+
+
+def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
+            sources: Sequence[Source] | None = None,
+            http: httpx.Client | None = None) -> OperatorResult:
+    """Apply exactly the blocked part of a plan, after checking those people are still gone."""
+    state = _state(config)
+    stored = state.load_plan(plan_id)
+    if stored.expired(datetime.now(UTC)):
+        return OperatorResult(ExitCode.CONFIG_ERROR, (
+            f"plan {plan_id} expired at {stored.expires_at:%Y-%m-%d %H:%M} UTC "
+            "(policy.plan_expiry); the next run will block again if the departures are real"))
+    logger = log.get_logger()
+    try:
+        desired, _ = read_desired(config, sources or [build_source(s) for s in config.sources],
+                                  logger)
+    except SourceError as exc:
+        return OperatorResult(ExitCode.SOURCE_FAILED, f"{exc}; nothing was applied")
+    actual = _roster(config, http)
+    if isinstance(actual, OperatorResult):
+        return actual
+    deactivations: list[Change] = []
+    deletes: list[NebulyUser] = []
+    skipped: list[tuple[str, str]] = []
+    for action, before, after in stored.changes:
+        key = id_key(before.end_user)
+        current = actual.get(key)
+        if key in desired.users:
+            skipped.append((before.end_user, "back in the sources"))
+        elif current is None:
+            skipped.append((before.end_user, "no longer in Nebuly"))
+        elif action == "delete":
+            deletes.append(current)
+        elif current.active_to is not None and after is not None:
+            skipped.append((before.end_user, "already deactivated"))
+        elif after is not None:
+            target = NebulyUser(current.end_user, current.tags, current.active_from,
+                                after.active_to)
+            deactivations.append(Change(current, target))
+    outcome = _finish(config, state, Plan(deactivations=tuple(deactivations),
+                                          deletes=tuple(deletes)),
+                      dry_run=dry_run, kind="approve", of=plan_id, skipped=skipped, http=http)
+    if not dry_run and outcome.exit_code == ExitCode.OK:
+        state.close_plan(plan_id, "approved")
+    return outcome
+
+
+def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: bool = False,
+             http: httpx.Client | None = None) -> OperatorResult:
+    """Restore the values every user had before `run_id` changed them.
+
+    Users changed again since that run are skipped (their later change would be
+    lost) unless `force`. Users the run inserted are deleted: before it they
+    did not exist.
+    """
+    state = _state(config)
+    changes = state.load_run(run_id)
+    actual = _roster(config, http)
+    if isinstance(actual, OperatorResult):
+        return actual
+    inserts: list[NebulyUser] = []
+    updates: list[Change] = []
+    deletes: list[NebulyUser] = []
+    skipped: list[tuple[str, str]] = []
+    for _action, before, after in changes:
+        subject = after or before
+        assert subject is not None
+        current = actual.get(id_key(subject.end_user))
+        if after is None:  # the run deleted this user
+            if current is None and before is not None:
+                inserts.append(before)
+            else:
+                skipped.append((subject.end_user, "exists again"))
+        elif current is None:
+            skipped.append((subject.end_user, "no longer in Nebuly"))
+        elif current != _as_held(after, current) and not force:
+            skipped.append((subject.end_user, "changed since that run (use --force)"))
+        elif before is None:  # the run inserted this user
+            deletes.append(current)
+        else:
+            updates.append(Change(current, _as_held(before, current)))
+    plan = Plan(inserts=tuple(inserts), updates=tuple(updates), deletes=tuple(deletes))
+    return _finish(config, state, plan, dry_run=dry_run, kind="rollback", of=run_id,
+                   skipped=skipped, http=http)
+
+
+def _as_held(user: NebulyUser, current: NebulyUser) -> NebulyUser:
+    """`user` under the id spelling Nebuly holds (update matches on end_user)."""
+    return NebulyUser(current.end_user, user.tags, user.active_from, user.active_to)
+
+
+def _roster(config: SyncdConfig,
+            http: httpx.Client | None) -> dict[str, NebulyUser] | OperatorResult:
+    client_http = _http(config, http)
+    try:
+        roster = nebuly_client(config, client_http).list_users()
+    except NebulyError as exc:
+        return OperatorResult(ExitCode.NEBULY_FAILED, f"{exc}; nothing was applied")
+    finally:
+        if http is None:
+            client_http.close()
+    return {id_key(u.end_user): u for u in roster.users}
+
+
+def pending_plans(config: SyncdConfig) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [{"plan_id": p.plan_id, "created_at": p.created_at.isoformat(timespec="seconds"),
+             "expires_at": p.expires_at.isoformat(timespec="seconds"),
+             "expired": p.expired(now), "users": len(p.changes),
+             "deactivate": sum(1 for a, _, _ in p.changes if a == "deactivate"),
+             "delete": sum(1 for a, _, _ in p.changes if a == "delete"), "reason": p.reason}
+            for p in _state(config).list_plans()]
+
+
+def preview(config: SyncdConfig, sources: Sequence[Source] | None = None) -> MergedRoster:
+    """Who the sources say should have access, mapped, without contacting Nebuly.
+
+    Raises SourceError.
+    """
+    merged, _ = read_desired(config, sources or [build_source(s) for s in config.sources],
+                             log.get_logger())
+    return merged
