@@ -46,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="lift the max_deactivations cap for this run")
     once.add_argument("--dry-run", action="store_true", help="same as `syncd plan`")
     with_config("validate", "check a config file and say which sources it would read")
+    with_config("run", "run as a daemon: sync on schedule, serve /livez /readyz /metrics")
     sub.add_parser("schema", help="print the config's JSON Schema (for editor completion)")
+    from syncd import cli_ops
+
+    cli_ops.add_parsers(sub, with_config)
     return parser
 
 
@@ -77,6 +81,15 @@ def _cmd_once(args: argparse.Namespace, dry_run: bool) -> int:
     if args.plan_out is not None and report.guarded is not None:
         write_json_atomic(args.plan_out, report_json(report))
     return int(report.exit_code)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from syncd import daemon
+    from syncd.config import SyncdConfig
+
+    config = _load(args.config)
+    assert isinstance(config, SyncdConfig)
+    return daemon.main(args.config, config)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -122,6 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_once(args, dry_run=args.command == "plan" or args.dry_run)
         if args.command == "validate":
             return _cmd_validate(args)
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command in ("plans", "approve", "runs", "rollback", "preview"):
+            from syncd import cli_ops, log
+            from syncd.config import SyncdConfig
+
+            config = _load(args.config)
+            assert isinstance(config, SyncdConfig)
+            log.configure(config.logging.format, config.logging.level)
+            return cli_ops.run(args.command, args, config)
         if args.command == "schema":
             from syncd.config import json_schema
 
