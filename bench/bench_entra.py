@@ -1,0 +1,180 @@
+"""Benchmark: the Entra source (msgraph-sdk, raw JSON pages) vs a plain httpx + json pager.
+
+Both read N users from the local Graph stand-in (same $select, $filter, $top,
+client-secret token from the stand-in's HTTPS token endpoint). Each reader runs
+in its own subprocess so peak RSS (ru_maxrss) is its own; readers are
+interleaved over several repetitions and medians reported. Each child reads
+twice: "cold" includes the first import of the libraries (a daemon's first
+run), "warm" is a later run in the same process.
+
+    .venv/bin/python bench/bench_entra.py --users 100000 --reps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+SELECT = "id,accountEnabled,userType,userPrincipalName,country,department,jobTitle"
+TEMPLATES = {"department": "{department}", "region": "{country}", "role": "{jobTitle}"}
+
+
+def read_sdk(args: argparse.Namespace) -> int:
+    from syncd.sources.entra_config import EntraSourceConfig
+    from syncd.sources.entra_source import EntraSource
+
+    config = EntraSourceConfig.model_validate({
+        "name": "entra", "type": "entra", "tenant_id": args.tenant, "client_id": args.client,
+        "client_secret": args.secret, "graph_url": args.graph_url, "authority": args.authority,
+        "ca_file": args.ca_file, "end_user": "{userPrincipalName}", "tags": TEMPLATES,
+        "page_size": args.page_size,
+    })
+    return len(EntraSource(config).read().records)
+
+
+def read_plain(args: argparse.Namespace) -> int:
+    return len(plain_pages(args))
+
+
+def read_plain_records(args: argparse.Namespace) -> int:
+    """The plain pager doing the source's job too: the same SourceRecords as EntraSource."""
+    from syncd.sources.base import SourceRecord
+    from syncd.sources.entra_attrs import flatten_user
+
+    records = []
+    for user in plain_pages(args):
+        if user.get("userType") == "Guest":
+            continue
+        origin = f"{user['userPrincipalName']} (id {user['id']})"
+        records.append(SourceRecord(flatten_user(user), origin))
+    return len(records)
+
+
+def plain_pages(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import ssl
+
+    import httpx
+
+    verify = ssl.create_default_context(cafile=args.ca_file)
+    with httpx.Client(verify=verify, timeout=60) as client:
+        token = client.post(
+            f"{args.authority}/{args.tenant}/oauth2/v2.0/token",
+            data={"grant_type": "client_credentials", "client_id": args.client,
+                  "client_secret": args.secret,
+                  "scope": "https://graph.microsoft.com/.default"},
+        ).raise_for_status().json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        users: list[dict[str, Any]] = []
+        url: str | None = f"{args.graph_url}/users"
+        params: dict[str, str] | None = {"$select": SELECT, "$filter": "accountEnabled eq true",
+                                         "$top": str(args.page_size)}
+        while url:
+            page = json.loads(client.get(url, params=params, headers=headers)
+                              .raise_for_status().content)
+            users.extend(page["value"])
+            url, params = page.get("@odata.nextLink"), None
+    return users
+
+
+READERS = {"sdk": read_sdk, "plain": read_plain, "plain+records": read_plain_records}
+LABELS = {"sdk": "EntraSource (msgraph-sdk)", "plain": "plain httpx + json",
+          "plain+records": "plain httpx + json + records"}
+
+
+def child(args: argparse.Namespace) -> None:
+    reader = READERS[args.child]
+    timings = []
+    count = 0
+    for _ in range(2):
+        gc.collect()
+        started = time.perf_counter()
+        count = reader(args)
+        timings.append(time.perf_counter() - started)
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"cold": timings[0], "warm": timings[1], "rss_mib": rss_kib / 1024,
+                      "users": count}))
+
+
+def run_child(name: str, common: list[str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", name, *common],
+                          capture_output=True, text=True, check=False, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} reader failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def parent(args: argparse.Namespace) -> None:
+    # The stand-in runs in its own process: children inherit the parent's peak
+    # RSS (ru_maxrss survives fork+exec on Linux), so the parent must stay small.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "syncd.sources.entra_standin", "--users", str(args.users)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        info = json.loads(server.stdout.readline())
+        common = [
+            "--graph-url", info["graph_url"], "--authority", info["authority"],
+            "--ca-file", info["ca_file"], "--tenant", info["tenant_id"],
+            "--client", info["client_id"], "--secret", info["client_secret"],
+            "--page-size", str(args.page_size), "--users", str(args.users),
+        ]
+        run_child("plain", common)  # builds the stand-in's page cache; not counted
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in READERS}
+        for rep in range(args.reps):
+            order = list(READERS) if rep % 2 == 0 else list(reversed(READERS))
+            for name in order:  # interleaved: machine noise hits every reader alike
+                result = run_child(name, common)
+                results[name].append(result)
+                print(f"rep {rep + 1} {name:13s} cold {result['cold']:6.2f}s "
+                      f"warm {result['warm']:6.2f}s rss {result['rss_mib']:6.1f} MiB "
+                      f"users {result['users']}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report(args, results)
+
+
+def report(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]]) -> None:
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    print(f"\n{args.users} users in the stand-in, page size {args.page_size}, "
+          f"{args.reps} interleaved repetitions, medians:")
+    print(f"{'reader':32s} {'cold s':>8s} {'warm s':>8s} {'peak RSS MiB':>13s}")
+    for name in READERS:
+        print(f"{LABELS[name]:32s} {median(name, 'cold'):8.2f} {median(name, 'warm'):8.2f} "
+              f"{median(name, 'rss_mib'):13.1f}")
+    for base in ("plain", "plain+records"):
+        ratios = "  ".join(f"{key} {median('sdk', key) / median(base, key):4.2f}x"
+                           for key in ("cold", "warm", "rss_mib"))
+        print(f"sdk / {base:14s} {ratios}")
+    warm = median("sdk", "warm") / median("plain+records", "warm")
+    print(f"target (warm wall within 1.5x of the plain pager doing the same job): "
+          f"{'met' if warm <= 1.5 else 'NOT met'} ({warm:.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--page-size", type=int, default=999)
+    parser.add_argument("--child", choices=list(READERS))
+    for name in ("--graph-url", "--authority", "--ca-file", "--tenant", "--client", "--secret"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+    else:
+        parent(args)
+
+
+if __name__ == "__main__":
+    main()
