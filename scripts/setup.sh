@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-python3}"
 
 if [ "$mode" = full ]; then
   need=()
-  for pkg in slapd ldap-utils libldap2-dev libsasl2-dev; do
+  for pkg in slapd ldap-utils libldap2-dev libsasl2-dev time; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then

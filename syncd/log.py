@@ -59,20 +59,32 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if use_json
                      else structlog.dev.ConsoleRenderer(colors=out.isatty()))
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_processor,
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    # Libraries (azure-identity, msal, ldap3, apscheduler) log through the stdlib:
+    # render them the same way, redacted, at WARNING and above, so the stream stays
+    # one JSON object per line.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared]))
+    handler.set_name("syncd")
+    root = logging.getLogger()
+    # Replace only our own handler: others (pytest's capture, an embedding app's) stay.
+    root.handlers = [h for h in root.handlers if h.get_name() != "syncd"] + [handler]
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
 
 
 def get_logger() -> Any:

@@ -1,7 +1,9 @@
 """Fixtures for the LDAP source tests: real slapd servers and source configs.
 
-Test modules import what they use (`from tests.conftest_ldap import corp, ...`);
-pytest picks fixtures up from the module namespace.
+Test modules import the fixture functions (`corp_fixture`, ...); pytest finds them
+in the module namespace under their `name=` (corp, slapd_factory, backend), so a
+test's parameter does not shadow the import. (Or list this module in the root
+conftest's pytest_plugins.)
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ def make_slapd(directory: Path, ldif: str = "", **options: Any) -> Slapd:
     return server
 
 
-@pytest.fixture(scope="session")
-def corp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+@pytest.fixture(scope="session", name="corp")
+def corp_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     """The shared read-only directory (sizelimit 500, paging allowed past it)."""
     if not slapd_available():
         pytest.skip("slapd/ldap-utils not installed")
@@ -102,8 +104,8 @@ def corp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
         server.stop()
 
 
-@pytest.fixture
-def slapd_factory(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(name="slapd_factory")
+def slapd_factory_fixture(tmp_path: Path) -> Iterator[Any]:
     """make(ldif, **Slapd options) -> a started private server, stopped after the test."""
     if not slapd_available():
         pytest.skip("slapd/ldap-utils not installed")
@@ -121,8 +123,8 @@ def slapd_factory(tmp_path: Path) -> Iterator[Any]:
             server.stop()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=BACKENDS, name="backend")
+def backend_fixture(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
