@@ -10,6 +10,7 @@ shutdown_grace, exit 0 anyway (writes converge on the next run). See docs/daemon
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import logging
 import os
@@ -311,8 +312,28 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas, before any thread starts.
+
+    glibc gives each thread that allocates its own arena and keeps freed memory
+    in it: the daemon allocates in its main, scheduler and heartbeat threads,
+    and its RSS crept from 53 to 76 MiB over 200 runs before levelling off
+    (bench/soak.py). With 2 arenas it stays flat. MALLOC_ARENA_MAX, when set,
+    takes precedence. Returns whether the cap was applied.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False  # not glibc (musl has no arenas to cap)
+    m_arena_max = -8  # from glibc's malloc.h
+    return bool(libc.mallopt(m_arena_max, arenas))
+
+
 def main(config_path: Path, config: SyncdConfig) -> int:
     """Run the daemon until SIGTERM/SIGINT. 0 after a stop; 2 for an unusable schedule/port."""
+    limit_malloc_arenas()
     log.configure(config.logging.format, config.logging.level)
     # APScheduler's own warnings (a skipped or failed job) come back as our events.
     aps = logging.getLogger("apscheduler")
