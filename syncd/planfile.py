@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, TextIO
 
 from syncd.engine import RunReport
 from syncd.model import NebulyUser
 from syncd.plan import Change, Plan
+from syncd.state import write_json_atomic
+
+__all__ = ["plan_json", "print_plan", "report_json", "write_json_atomic"]
 
 
 def _changes(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
@@ -38,19 +37,6 @@ def report_json(report: RunReport) -> dict[str, Any]:
         doc["guard_trips"] = [{"guard": t.guard, "message": t.message}
                               for t in report.guarded.trips]
     return doc
-
-
-def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _tags(user: NebulyUser) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,21 @@ policy:
   max_deactivations: "10%"
 {policy}
 """
+
+
+def roster(standin: NebulyStandIn) -> dict[str, dict[str, Any]]:
+    """The stand-in's roster by end_user."""
+    return {u["end_user"]: u for u in standin.users()}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`syncd ARGS` as a subprocess; never a traceback, never a secret in its output."""
+    done = subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+    for canary in CANARIES:
+        assert canary not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    return done
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,21 +15,11 @@ from syncd.mapping import parse_date
 from syncd.nebuly.standin import NebulyStandIn
 from syncd.operator import approve, rollback
 from syncd.state import StateDir
-from tests.conftest import CANARIES, config_text, person, write_csv
+from tests.conftest import config_text, person, roster, run_cli, write_csv
 
 TODAY = date(2026, 11, 22)
 
 
-def roster(standin: NebulyStandIn) -> dict[str, dict[str, Any]]:
-    return {u["end_user"]: u for u in standin.users()}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert "Traceback" not in done.stderr
-    assert not any(c in done.stdout + done.stderr for c in CANARIES)
-    return done
 
 
 @pytest.fixture
@@ -50,28 +38,28 @@ def test_blocked_run_leaves_a_plan_that_approve_applies(stateful: Any,
                                                         standin: NebulyStandIn) -> None:
     rows = [person(i) for i in range(20)]
     cfg = stateful(rows)
-    assert cli("once", "--config", str(cfg)).returncode == 0
+    assert run_cli("once", "--config", str(cfg)).returncode == 0
     stateful(rows[5:])  # five leave: over 10% of 20
-    blocked = cli("once", "--config", str(cfg))
+    blocked = run_cli("once", "--config", str(cfg))
     assert blocked.returncode == ExitCode.GUARD_TRIPPED
     assert not any(u.get("active_to") for u in standin.users())
-    listed = json.loads(cli("plans", "--config", str(cfg), "--json").stdout)
+    listed = json.loads(run_cli("plans", "--config", str(cfg), "--json").stdout)
     assert len(listed) == 1 and listed[0]["deactivate"] == 5
     plan_id = listed[0]["plan_id"]
     assert f"syncd approve {plan_id}" in blocked.stderr
 
     stateful([rows[0], *rows[5:]])  # person 0 came back before the admin approved
-    dry = cli("approve", plan_id, "--config", str(cfg), "--dry-run")
+    dry = run_cli("approve", plan_id, "--config", str(cfg), "--dry-run")
     assert dry.returncode == 0 and "would change 4 users" in dry.stdout
     assert "user00000@example.com: back in the sources" in dry.stdout
     assert not any(u.get("active_to") for u in standin.users())
 
-    done = cli("approve", plan_id, "--config", str(cfg))
+    done = run_cli("approve", plan_id, "--config", str(cfg))
     assert done.returncode == 0, done.stdout + done.stderr
     ended = sorted(u for u, v in roster(standin).items() if v.get("active_to"))
     assert ended == [f"user0000{i}@example.com" for i in range(1, 5)]
-    assert cli("plans", "--config", str(cfg)).stdout.strip() == "no pending plans"
-    again = cli("approve", plan_id, "--config", str(cfg))
+    assert run_cli("plans", "--config", str(cfg)).stdout.strip() == "no pending plans"
+    again = run_cli("approve", plan_id, "--config", str(cfg))
     assert again.returncode == 2 and f"no plan {plan_id}" in again.stderr
 
 
@@ -100,7 +88,7 @@ def test_rollback_restores_a_run_exactly(stateful: Any, standin: NebulyStandIn) 
     assert report.summary()["deactivated"] == 2 and report.summary()["inserted"] == 1
     assert roster(standin) != before
 
-    preview = cli("rollback", report.run_id, "--config", str(cfg), "--dry-run")
+    preview = run_cli("rollback", report.run_id, "--config", str(cfg), "--dry-run")
     assert preview.returncode == 0 and "would change 4 users" in preview.stdout
     outcome = rollback(load_config(cfg), report.run_id)
     assert outcome.exit_code == ExitCode.OK, outcome.message
@@ -186,7 +174,7 @@ def test_grace_needs_a_state_dir(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(config_text("http://127.0.0.1:9", tmp_path / "r.csv",
                                policy="  grace_runs: 2"))
-    done = cli("validate", "--config", str(cfg))
+    done = run_cli("validate", "--config", str(cfg))
     assert done.returncode == 2 and "grace_runs / grace_period need state_dir" in done.stderr
 
 
@@ -230,11 +218,11 @@ def test_preview_shows_mapped_records_without_nebuly(tmp_path: Path) -> None:
                          [person(i, department=d) for i, d in enumerate(["Ops", "Sales"])])
     cfg = tmp_path / "c.yaml"
     cfg.write_text(config_text("http://127.0.0.1:9", csv_path))  # nothing listens there
-    table = cli("preview", "--config", str(cfg))
+    table = run_cli("preview", "--config", str(cfg))
     assert table.returncode == 0, table.stderr
     assert "user00000@example.com" in table.stdout and "department=Ops region=FR" in table.stdout
     assert "(2 of 2 users)" in table.stdout
-    one = json.loads(cli("preview", "--config", str(cfg), "--format", "json",
+    one = json.loads(run_cli("preview", "--config", str(cfg), "--format", "json",
                          "--id", "USER00001@example.com").stdout)
     assert one == [{"end_user": "user00001@example.com",
                     "tags": {"department": "Sales", "region": "FR"},

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from syncd.engine import ExitCode, run_once
 from syncd.nebuly.standin import Fault, NebulyStandIn
-from tests.conftest import CANARIES, config_text, person, write_csv
+from tests.conftest import config_text, person, roster, run_cli, write_csv
 
 TODAY = date(2026, 11, 22)
 
 
-def roster(standin: NebulyStandIn) -> dict[str, dict[str, Any]]:
-    return {u["end_user"]: u for u in standin.users()}
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
-                          text=True, timeout=120, check=False)
-    for canary in CANARIES:
-        assert canary not in done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    return done
 
 
 def test_acceptance_scenario_through_the_cli(tmp_path: Path, standin: NebulyStandIn) -> None:
