@@ -111,6 +111,8 @@ def read_secret(inline: SecretStr | None, file: Path | None, field: str) -> str:
         value = file.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ValueError(f"{field}_file: cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{field}_file: {file} is not UTF-8 text") from None
     if not value:
         raise ValueError(f"{field}_file: {file} is empty")
     return value

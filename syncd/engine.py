@@ -26,10 +26,10 @@ from syncd.mapping import (
     SourceMapper,
     cap_tag_values,
     merge,
-    template_attributes,
+    template_problems,
 )
 from syncd.model import NebulyUser
-from syncd.nebuly.client import NebulyClient, NebulyError, make_http_client
+from syncd.nebuly.client import NebulyClient, NebulyError, gc_paused, make_http_client
 from syncd.nebuly.retry import RetryPolicy
 from syncd.plan import Missing, Plan, PlanPolicy, next_missing, plan
 from syncd.sources.base import Source, SourceError
@@ -210,8 +210,12 @@ def run_once(
     `should_stop` is polled between write batches (a daemon's SIGTERM): the batch in
     flight completes, the rest is left for the next run.
     """
-    return _Run(config, today=today, dry_run=dry_run, force=force, sleep=sleep,
-                clock=clock, should_stop=should_stop).run(sources, http)
+    # A large run builds millions of objects that live until its end: the cyclic
+    # GC would walk them all again and again for nothing (reference counting still
+    # frees memory as usual).
+    with gc_paused():
+        return _Run(config, today=today, dry_run=dry_run, force=force, sleep=sleep,
+                    clock=clock, should_stop=should_stop).run(sources, http)
 
 
 class _Run:
@@ -248,8 +252,10 @@ class _Run:
         logger.info("sync.started", dry_run=self.dry_run,
                     sources=[s.name for s in config.sources])
         try:
-            for source_config in config.sources:
-                template_attributes(source_config)  # rejects a bad template before any I/O
+            for i, source_config in enumerate(config.sources):
+                # Reject a bad template before any I/O, naming its field as validate does.
+                if problems := template_problems(source_config):
+                    raise ValueError(f"sources[{i}].{problems[0]}")
             api_key = config.nebuly.resolve_api_key()
             log.register_secret(api_key)
             if sources is None:

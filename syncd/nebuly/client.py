@@ -9,9 +9,11 @@ capped total wait.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -67,7 +69,9 @@ class WriteOutcome:
 
 class _WireUser(msgspec.Struct, gc=False):
     end_user: str | None = None
-    tags: dict[str, Any] | None = None
+    # Kept raw (a view of the body, no copy): a large roster repeats a few tag
+    # combinations, so each distinct one is decoded once and the dict shared.
+    tags: msgspec.Raw = msgspec.Raw(b"null")
     active_from: str | None = None
     active_to: str | None = None
 
@@ -77,6 +81,7 @@ class _WireRoster(msgspec.Struct, gc=False):
 
 
 _roster_decoder = msgspec.json.Decoder(_WireRoster)
+_tags_decoder = msgspec.json.Decoder(dict[str, Any] | None)
 _encoder = msgspec.json.Encoder()
 
 
@@ -95,29 +100,96 @@ class Roster:
     body_bytes: int = 0
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of objects are built.
+
+    Every collection walks all live container objects, and a large run creates
+    them by the million: paused, a 1M-user decode or plan runs about twice as
+    fast. Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# Caches bounded so that a roster of all-distinct values cannot grow them without end.
+_MAX_CACHED = 1 << 16
+
+
 def decode_roster(body: bytes) -> Roster:
+    """Nebuly's GET body -> NebulyUser list; entries without a usable id or date are counted.
+
+    Large rosters repeat a few dates and tag combinations over and over, so equal
+    tag objects and dates are decoded once and shared (they are never mutated),
+    and each wire entry is freed as soon as it is converted: peak memory stays
+    near one compact copy of the roster.
+    """
+    with gc_paused():
+        return _decode_roster(body)
+
+
+def _decode_roster(body: bytes) -> Roster:
     try:
         wire = _roster_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise NebulyError(f"Nebuly's user list has an unexpected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise NebulyError(f"Nebuly's user list is not valid JSON: {exc}") from None
+    items = wire.users
+    del wire
+    items.reverse()  # pop() from the end frees each entry once converted, in order
+    pop = items.pop
     users: list[NebulyUser] = []
+    append = users.append
     unreadable = 0
-    for item in wire.users:
-        if not item.end_user:
+    dates: dict[str, date] = {}
+    tag_dicts: dict[bytes, dict[str, str]] = {b"null": {}, b"{}": {}}
+    while items:
+        item = pop()
+        end_user = item.end_user
+        if not end_user:
             unreadable += 1
             continue
+        raw = bytes(item.tags)
+        tags = tag_dicts.get(raw)
+        if tags is None:
+            tags = _decode_tags(raw)
+            if len(tag_dicts) < _MAX_CACHED:
+                tag_dicts[raw] = tags
         try:
-            users.append(NebulyUser(
-                end_user=item.end_user,
-                tags={str(k): str(v) for k, v in (item.tags or {}).items() if v is not None},
-                active_from=_wire_date(item.active_from),
-                active_to=_wire_date(item.active_to),
-            ))
+            active_from = _cached_date(item.active_from, dates)
+            active_to = _cached_date(item.active_to, dates)
         except ValueError:
             unreadable += 1
+            continue
+        append(NebulyUser(end_user, tags, active_from, active_to))
     return Roster(users, unreadable, len(body))
+
+
+def _decode_tags(raw: bytes) -> dict[str, str]:
+    """One user's `tags` JSON -> string values, nulls dropped."""
+    try:
+        decoded = _tags_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise NebulyError(
+            f"Nebuly's user list has an unexpected shape: tags: {exc}") from None
+    return {str(k): str(v) for k, v in (decoded or {}).items() if v is not None}
+
+
+def _cached_date(value: str | None, cache: dict[str, date]) -> date | None:
+    if not value:
+        return None
+    found = cache.get(value)
+    if found is None:
+        found = _wire_date(value)
+        if found is not None and len(cache) < _MAX_CACHED:
+            cache[value] = found
+    return found
 
 
 class NebulyClient:
@@ -167,17 +239,28 @@ class NebulyClient:
             batch = list(end_users[start:start + self.batch_size])
             try:
                 self._check_stop()
-                response = self._send("DELETE", {"users": batch})
+                self._delete_batch(batch, applied, failed)
             except NebulyError as exc:
-                failed += [(u, f"not applied: {exc}") for u in end_users[start:]]
+                done = set(applied) | {u for u, _ in failed}
+                failed += [(u, f"not applied: {exc}") for u in end_users[start:]
+                           if u not in done]
                 return WriteOutcome(tuple(applied), tuple(failed), str(exc))
-            self.write_calls += 1
-            if response.is_success:
-                applied += batch
-            else:
-                reason = _status_message("delete", response)
-                failed += [(u, reason) for u in batch]
         return WriteOutcome(tuple(applied), tuple(failed))
+
+    def _delete_batch(self, batch: list[str], applied: list[str],
+                      failed: list[tuple[str, str]]) -> None:
+        response = self._send("DELETE", {"users": batch})
+        self.write_calls += 1
+        if response.is_success:
+            applied += batch
+        elif response.status_code == 413 and len(batch) > 1:
+            # Nebuly's batch limit is undocumented: halve until the server takes it.
+            mid = len(batch) // 2
+            self._delete_batch(batch[:mid], applied, failed)
+            self._delete_batch(batch[mid:], applied, failed)
+        else:
+            reason = _status_message("delete", response)
+            failed += [(u, reason) for u in batch]
 
     def _write(self, op: Op, users: Sequence[NebulyUser]) -> WriteOutcome:
         applied: list[str] = []
