@@ -32,6 +32,9 @@ class Template:
 
     text: str
     parts: tuple[tuple[str, str | None], ...]  # (literal, attribute or None)
+    # The attribute of a template that is exactly one placeholder ("{mail}"), the
+    # common case, rendered without building a list.
+    single: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Template:
@@ -47,7 +50,8 @@ class Template:
             if isinstance(exc, TemplateError):
                 raise
             raise TemplateError(f"{text!r}: {exc}") from None
-        return cls(text, tuple(parts))
+        single = parts[0][1] if len(parts) == 1 and not parts[0][0] else None
+        return cls(text, tuple(parts), single)
 
     @property
     def attributes(self) -> frozenset[str]:
@@ -55,6 +59,12 @@ class Template:
 
     def render(self, attributes: Mapping[str, str]) -> str | None:
         """The rendered value, or None when an attribute it names is missing or blank."""
+        if self.single is not None:
+            value = attributes.get(self.single)
+            if value is None:
+                return None
+            value = value.strip()
+            return value or None
         out: list[str] = []
         for literal, name in self.parts:
             out.append(literal)
@@ -144,8 +154,18 @@ class MappedSource:
     protected_ids: frozenset[str] = frozenset()
 
 
+# Memo and sharing tables are bounded: a free-text tag with a distinct value per
+# person must not double the memory it was meant to save.
+_MAX_MEMO = 1 << 16
+
+
 class SourceMapper:
-    """Maps one source's records with its templates; compile once, apply per record."""
+    """Maps one source's records with its templates; compile once, apply per record.
+
+    A large directory repeats a few tag values (departments, regions) over and
+    over: each distinct rendered value is transformed once, and users with the
+    same tags share one (never mutated) tags dict.
+    """
 
     def __init__(self, config: SourceConfigBase, id_case: IdCase = IdCase.LOWER) -> None:
         self.config = config
@@ -156,6 +176,13 @@ class SourceMapper:
         self.active_from = Template.parse(config.active_from) if config.active_from else None
         self.active_to = Template.parse(config.active_to) if config.active_to else None
         self.exclude = [re.compile(p) for p in config.exclude_ids]
+        self._sources = (config.name,)
+        # Per tag: (key, spec, template, the attribute of a one-placeholder template,
+        # memo of raw attribute value -> final value for such templates).
+        self._tag_plan: list[tuple[str, TagTemplate, Template, str | None, dict[str, str]]] = [
+            (key, spec, template, template.single, {})
+            for key, (spec, template) in self.tags.items()]
+        self._shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def map(self, records: Iterable[SourceRecord]) -> MappedSource:
         users: dict[str, DesiredUser] = {}
@@ -163,25 +190,40 @@ class SourceMapper:
         self._notices: list[RecordProblem] = []
         protected: set[str] = set()
         excluded = 0
+        render_id = self.end_user.render
+        lower = self.id_case is IdCase.LOWER
+        exclude = self.exclude
+        control = _CONTROL.search
         for rec in records:
-            raw_id = self.end_user.render(rec.attributes)
+            raw_id = render_id(rec.attributes)
             if raw_id is None:
                 problems.append(RecordProblem(rec.origin, self._missing_id_message(rec)))
                 continue
-            end_user = normalise_id(raw_id, self.id_case)
-            if bad := _bad_id(end_user):
+            # normalise_id's ASCII fast path, inlined.
+            if raw_id.isascii():
+                end_user = raw_id.strip()
+                if lower:
+                    end_user = end_user.lower()
+            else:
+                end_user = normalise_id(raw_id, self.id_case)
+            if (control(end_user) or len(end_user) > MAX_ID_LENGTH) and (
+                    bad := _bad_id(end_user)):
                 problems.append(RecordProblem(rec.origin, f"id {end_user[:80]!r} {bad}; skipped"))
                 continue
-            if any(p.search(end_user) for p in self.exclude):
+            if exclude and any(p.search(end_user) for p in exclude):
                 excluded += 1
                 continue
+            # id_key(end_user), without a copy when the id is already its own key.
+            if end_user.isascii():
+                key = end_user if lower else end_user.lower()
+            else:
+                key = id_key(end_user)
             try:
                 user = self._user(end_user, rec)
             except ValueError as exc:
                 problems.append(RecordProblem(rec.origin, f"{end_user}: {exc}; left unchanged"))
-                protected.add(id_key(end_user))
+                protected.add(key)
                 continue
-            key = id_key(end_user)
             if key in users:
                 problems.append(RecordProblem(
                     rec.origin, f"duplicate id {end_user!r} in source {self.config.name!r}; "
@@ -199,32 +241,57 @@ class SourceMapper:
 
     def _user(self, end_user: str, rec: SourceRecord) -> DesiredUser:
         tags: dict[str, str] = {}
-        for key, (spec, template) in self.tags.items():
-            value = template.render(rec.attributes)
-            if value is None:
-                value = spec.default
-            if value is None:
-                continue
-            value = _transform(value, spec)
-            if _CONTROL.search(value):
-                value = _CONTROL.sub(" ", value).strip()
-            if spec.allow is not None and value not in spec.allow:
-                value = spec.other
-            if len(value) > spec.max_length:
-                self._notices.append(RecordProblem(rec.origin, (
-                    f"{end_user}: tag {key!r} cut from {len(value)} to {spec.max_length} "
-                    "characters (tags.<key>.max_length)")))
-                value = value[:spec.max_length].rstrip()
+        attributes = rec.attributes
+        for key, spec, template, single, memo in self._tag_plan:
+            raw = None if single is None else attributes.get(single)
+            if raw is not None:
+                known = memo.get(raw)
+                if known is not None:
+                    if known:
+                        tags[key] = known
+                    continue
+            value, reusable = self._tag_value(key, spec, template, end_user, rec)
             if value:
                 tags[key] = value
-        return DesiredUser(
-            end_user=end_user,
-            tags=tags,
-            source=self.config.name,
-            active_from=_date_of(self.active_from, rec, "active_from", self.config.date_format),
-            active_to=_date_of(self.active_to, rec, "active_to", self.config.date_format),
-            sources=(self.config.name,),
-        )
+            # A one-placeholder tag is a function of the raw value alone, unless a
+            # notice (a cut value) is due for this record.
+            if raw is not None and reusable and len(memo) < _MAX_MEMO:
+                memo[raw] = value
+        if tags:
+            signature = tuple(tags.items())
+            shared = self._shared.get(signature)
+            if shared is not None:
+                tags = shared
+            elif len(self._shared) < _MAX_MEMO:
+                self._shared[signature] = tags
+        active_from = active_to = None
+        if self.active_from is not None or self.active_to is not None:
+            fmt = self.config.date_format
+            active_from = _date_of(self.active_from, rec, "active_from", fmt)
+            active_to = _date_of(self.active_to, rec, "active_to", fmt)
+        # Positional: this runs once per person, and keywords cost measurably.
+        return DesiredUser(end_user, tags, self._sources[0], active_from, active_to,
+                           self._sources)
+
+    def _tag_value(self, key: str, spec: TagTemplate, template: Template, end_user: str,
+                   rec: SourceRecord) -> tuple[str, bool]:
+        """(the tag's value, "" for none; False if a notice was issued for this record)."""
+        value = template.render(rec.attributes)
+        if value is None:
+            value = spec.default
+        if value is None:
+            return "", True
+        value = _transform(value, spec)
+        if _CONTROL.search(value):
+            value = _CONTROL.sub(" ", value).strip()
+        if spec.allow is not None and value not in spec.allow:
+            value = spec.other
+        if len(value) > spec.max_length:
+            self._notices.append(RecordProblem(rec.origin, (
+                f"{end_user}: tag {key!r} cut from {len(value)} to {spec.max_length} "
+                "characters (tags.<key>.max_length)")))
+            return value[:spec.max_length].rstrip(), False
+        return value, True
 
 
 def _bad_id(end_user: str) -> str | None:
@@ -274,17 +341,17 @@ def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = Non
     rank = {name: i for i, name in enumerate(order)}
     ordered = sorted(mapped, key=lambda m: rank.get(m.source, len(rank)))
     merged: dict[str, DesiredUser] = {}
-    seen_values: dict[tuple[str, str], dict[str, str]] = {}
-    conflicts: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+    # Only people found in several sources can have conflicting tags.
+    shared_keys: set[str] = set()
     for source in ordered:
         for user in source.users:
-            key = id_key(user.end_user)
-            for tag, value in user.tags.items():
-                seen_values.setdefault((key, tag), {})[source.source] = value
+            raw = user.end_user
+            key = raw.strip().lower() if raw.isascii() else id_key(raw)
             first = merged.get(key)
             if first is None:
                 merged[key] = user
                 continue
+            shared_keys.add(key)
             merged[key] = DesiredUser(
                 end_user=first.end_user,
                 tags={**user.tags, **first.tags},
@@ -293,11 +360,25 @@ def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = Non
                 active_to=first.active_to or user.active_to,
                 sources=(*first.sources, source.source),
             )
-    for (key, tag), values in seen_values.items():
-        if len(set(values.values())) > 1:
-            conflicts.append((key, tag, tuple(values.items())))
+    conflicts = _conflicts(ordered, shared_keys) if shared_keys else []
     protected = frozenset().union(*(m.protected_ids for m in mapped)) if mapped else frozenset()
     return MergedRoster(merged, protected - merged.keys(), tuple(conflicts))
+
+
+def _conflicts(ordered: Sequence[MappedSource], keys: set[str]
+               ) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(id, tag, values by source) for each tag of `keys` that sources disagree on,
+    in order of first appearance."""
+    seen_values: dict[tuple[str, str], dict[str, str]] = {}
+    for source in ordered:
+        for user in source.users:
+            key = id_key(user.end_user)
+            if key not in keys:
+                continue
+            for tag, value in user.tags.items():
+                seen_values.setdefault((key, tag), {})[source.source] = value
+    return [(key, tag, tuple(values.items())) for (key, tag), values in seen_values.items()
+            if len(set(values.values())) > 1]
 
 
 @dataclass(frozen=True, slots=True)

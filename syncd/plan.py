@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from syncd.model import DesiredUser, NebulyUser, id_key
+from syncd.model import DesiredUser, NebulyUser, Tags, id_key
 
 Mode = Literal["sync", "upsert-only", "create-only"]
 
@@ -104,7 +104,9 @@ def _index_actual(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], 
     index: dict[str, NebulyUser] = {}
     duplicates: list[str] = []
     for user in actual:
-        key = id_key(user.end_user)
+        raw = user.end_user
+        # id_key's ASCII fast path, inlined: this loop runs once per Nebuly user.
+        key = raw.strip().lower() if raw.isascii() else id_key(raw)
         if key in index:
             duplicates.append(user.end_user)
             # Prefer the entry that is already in normalised (lower-case) form.
@@ -127,6 +129,34 @@ def _desired_tags(
     if policy.owner_tag is not None:
         tags[policy.owner_tag[0]] = policy.owner_tag[1]
     return tags
+
+
+def _same_tags(desired: Tags, current: Tags, policy: PlanPolicy) -> bool:
+    """True only if `_desired_tags(desired, current, policy)` would equal `current`.
+
+    A cheap check for the common case (Nebuly holds exactly the mapped tags, plus
+    the owner tag if any) that builds nothing; False means "compute the target".
+    """
+    owner = policy.owner_tag
+    if owner is None:
+        # The target is current's unmanaged tags overlaid with desired: if the two
+        # dicts are equal, that is current again, pruned or not.
+        return desired == current
+    owner_key, owner_value = owner
+    if current.get(owner_key) != owner_value:
+        return False
+    if len(current) != len(desired) + (owner_key not in desired):
+        return False
+    # current's keys are then exactly desired's plus the owner key.
+    return all(current.get(k) == v for k, v in desired.items() if k != owner_key)
+
+
+def _unchanged(desired: DesiredUser, current: NebulyUser, policy: PlanPolicy,
+               today: date) -> bool:
+    """True only if `_target(desired, current, ...)` would equal `current`."""
+    return (desired.active_to == current.active_to
+            and (desired.active_from or current.active_from or today) == current.active_from
+            and _same_tags(desired.tags, current.tags, policy))
 
 
 def _target(desired: DesiredUser, current: NebulyUser, policy: PlanPolicy,
@@ -184,8 +214,11 @@ def plan(
         if not _owned(current, policy):
             foreign.append(current.end_user)
             continue
-        target = _target(want, current, policy, today)
-        if target == current or policy.mode == "create-only" or key in protected:
+        # Most people did not change: say so without building a target user.
+        target = (None if _unchanged(want, current, policy, today)
+                  else _target(want, current, policy, today))
+        if (target is None or target == current or policy.mode == "create-only"
+                or key in protected):
             unchanged += 1
         elif not _is_active(current, today) and _is_active(target, today):
             reactivations.append(Change(current, target))

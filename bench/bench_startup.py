@@ -1,0 +1,113 @@
+"""Benchmark: start-up of the `syncd` command for a CSV-only config (import and config).
+
+    .venv/bin/python bench/bench_startup.py            # 7 rounds
+    .venv/bin/python bench/bench_startup.py --rounds 15
+
+Wall time of each command in its own process, interleaved round by round, medians
+printed next to `python -c pass` (the interpreter alone):
+  * `syncd --help`, `syncd validate`, and `syncd once` syncing one person into a
+    Nebuly stand-in (its own process) - for a one-line CSV that is all start-up;
+  * which heavy libraries a CSV-only `syncd once` imports (none of the directory
+    clients should be), and the slowest imports from `python -X importtime`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_sync import API_KEY, SYNCD, StandIn  # noqa: E402
+
+HEAVY = ("ldap", "ldap3", "msgraph", "azure", "kiota_abstractions", "apscheduler",
+         "prometheus_client", "cryptography", "pyasn1")
+
+
+def write_files(work: Path, url: str) -> Path:
+    (work / "roster.csv").write_text("email,department\nann@corp.example,Sales\n")
+    config = work / "syncd.yaml"
+    config.write_text(
+        f"nebuly:\n  base_url: {url}\n  api_key: {API_KEY}\n"
+        "sources:\n  - name: hr\n    type: csv\n    path: ./roster.csv\n"
+        '    end_user: "{email}"\n    tags:\n      department: "{department}"\n'
+        "logging:\n  format: json\n")
+    return config
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {done.stderr.decode(errors='replace')[-800:]}")
+    return seconds
+
+
+def imported_heavy(config: Path) -> list[str]:
+    code = ("import sys; from syncd.cli import main; rc = main(['once', '--config', sys.argv[1]]);"
+            f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules)); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+                          text=True, check=True)
+    return done.stdout.split()
+
+
+def slowest_imports(config: Path, top: int) -> list[tuple[int, str]]:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syncd.cli", "once",
+                           "--config", str(config)], capture_output=True, text=True, check=True)
+    rows = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            _, cumulative, name = line.split("|")
+            # Top-level imports only (no leading indentation beyond one space).
+            if not name.startswith("  "):
+                rows.append((int(cumulative), name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    standin = StandIn()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+            config = write_files(Path(tmp), standin.url)
+            commands = {
+                "python -c pass": [sys.executable, "-c", "pass"],
+                "syncd --help": [SYNCD, "--help"],
+                "syncd validate (csv)": [SYNCD, "validate", "--config", str(config)],
+                "syncd once (csv, 1 person)": [SYNCD, "once", "--config", str(config)],
+            }
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            for _ in range(args.rounds):
+                for name, cmd in commands.items():
+                    times[name].append(wall(cmd))
+            floor = statistics.median(times["python -c pass"])
+            print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of "
+                  f"{args.rounds} interleaved rounds (wall, own process):")
+            for name, values in times.items():
+                median = statistics.median(values)
+                print(f"  {name:28s} {median:6.3f}s  (+{median - floor:.3f}s over the "
+                      f"interpreter; min {min(values):.3f}s, max {max(values):.3f}s)")
+            heavy = imported_heavy(config)
+            print(f"\nheavy libraries a CSV-only `syncd once` imports: {heavy or 'none'} "
+                  f"(checked: {', '.join(HEAVY)})")
+            print("\nslowest top-level imports of `syncd once` (python -X importtime, "
+                  "cumulative):")
+            for cumulative, name in slowest_imports(config, 8):
+                print(f"  {cumulative / 1000:7.1f} ms  {name}")
+    finally:
+        standin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
