@@ -39,16 +39,27 @@ def write_csv(path: Path, rows: Sequence[dict[str, str]], fields: Sequence[str] 
     return path
 
 
+def _merged(base: str, extra: str) -> str:
+    """Indented `key: value` lines of `base`, overridden/extended by those of `extra`."""
+    lines: dict[str, str] = {}
+    for line in (base + "\n" + extra).splitlines():
+        if line.strip():
+            lines[line.split(":", 1)[0].strip()] = line
+    return "\n".join(lines.values())
+
+
 def config_text(url: str, csv_path: Path, *, policy: str = "", nebuly: str = "",
                 source: str = "") -> str:
-    return f"""
-nebuly:
-  base_url: {url}
+    """A CSV-source config; `policy`/`nebuly` lines override the defaults, `source` adds keys."""
+    nebuly_lines = _merged(f"""  base_url: {url}
   api: platform-users
   api_key: {CANARY_API_KEY}
   batch_size: 500
-  max_retry_wait: 5s
-{nebuly}
+  max_retry_wait: 5s""", nebuly)
+    policy_lines = _merged('  mode: sync\n  max_deactivations: "10%"', policy)
+    return f"""
+nebuly:
+{nebuly_lines}
 sources:
   - name: hr
     type: csv
@@ -59,9 +70,7 @@ sources:
       region: "{{country}}"
 {source}
 policy:
-  mode: sync
-  max_deactivations: "10%"
-{policy}
+{policy_lines}
 """
 
 

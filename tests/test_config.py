@@ -84,6 +84,8 @@ def test_region_picks_the_host() -> None:
     (MINIMAL + "policy: {source_precedence: [ldap]}",
      "source_precedence names 'ldap', which is not a source (sources: hr)"),
     ("nebuly: [1, 2", "line 1"),
+    (MINIMAL + "nebuly: {api_key: j}",
+     "line 4, column 1: key 'nebuly' is given twice (also on line 2)"),
     ("- just a list", "expected a mapping"),
     ("nebuly: {api_key: '${SYNCD_TEST_UNSET_VAR}'}\nsources: []",
      "nebuly.api_key: environment variable SYNCD_TEST_UNSET_VAR is not set"),
