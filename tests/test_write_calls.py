@@ -45,8 +45,7 @@ def test_write_calls_are_the_minimum_for_a_large_roster(
         tmp_path: Path, standin: NebulyStandIn, batch_size: int) -> None:
     csv_path = write_csv(tmp_path / "roster.csv", [person(i) for i in range(PEOPLE)])
     cfg = tmp_path / "syncd.yaml"
-    cfg.write_text(config_text(standin.url, csv_path).replace(
-        "batch_size: 500", f"batch_size: {batch_size}"))
+    cfg.write_text(config_text(standin.url, csv_path, nebuly=f"  batch_size: {batch_size}"))
     config = load_config(cfg)
     standin.seed(_nebuly_before())
     standin.reset_calls()
