@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syncd.config import SyncdConfig
-from syncd.engine import ExitCode
-from syncd.model import id_key
-from syncd.operator import OperatorResult
+if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the engine's imports
+    from syncd.config import SyncdConfig
+    from syncd.operator import OperatorResult
 
 
 def add_parsers(sub: Any, with_config: Any) -> None:
@@ -36,6 +35,7 @@ def add_parsers(sub: Any, with_config: Any) -> None:
 
 def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd import operator
+    from syncd.engine import ExitCode
     from syncd.sources.base import SourceError
     from syncd.state import StateDir, StateError
 
@@ -103,6 +103,7 @@ def _report(outcome: OperatorResult) -> int:
 
 
 def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
+    from syncd.model import id_key
     from syncd.operator import preview
 
     roster = preview(config)
