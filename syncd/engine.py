@@ -20,14 +20,8 @@ from syncd import log
 from syncd.apply import ApplyResult, apply_plan
 from syncd.config import SyncdConfig
 from syncd.guards import GuardedPlan, check
-from syncd.mapping import (
-    MappedSource,
-    MergedRoster,
-    SourceMapper,
-    cap_tag_values,
-    merge,
-    template_problems,
-)
+from syncd.mapping import MappedSource, SourceMapper, template_problems
+from syncd.merge import MergedRoster, cap_tag_values, merge
 from syncd.model import NebulyUser
 from syncd.nebuly.client import NebulyClient, NebulyError, gc_paused, make_http_client
 from syncd.nebuly.retry import RetryPolicy

@@ -17,7 +17,7 @@ from syncd import log
 from syncd.apply import ApplyResult, apply_plan
 from syncd.config import SyncdConfig
 from syncd.engine import ExitCode, nebuly_client, new_run_id, read_desired
-from syncd.mapping import MergedRoster
+from syncd.merge import MergedRoster
 from syncd.model import NebulyUser, id_key
 from syncd.nebuly.client import NebulyError, make_http_client
 from syncd.plan import Change, Plan

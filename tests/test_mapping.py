@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from syncd.config_types import TagTemplate
-from syncd.mapping import MappedSource, SourceMapper, Template, TemplateError, merge
+from syncd.mapping import MappedSource, SourceMapper, Template, TemplateError
+from syncd.merge import merge
 from syncd.model import DesiredUser, IdCase
 from syncd.sources.base import record
 from syncd.sources.csv_config import CsvSourceConfig
