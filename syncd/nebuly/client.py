@@ -80,7 +80,21 @@ class _WireRoster(msgspec.Struct, gc=False):
     users: list[_WireUser]
 
 
+class _LooseUser(msgspec.Struct, gc=False):
+    """Any JSON in any field: the second pass when one entry breaks the typed decode."""
+
+    end_user: Any = None
+    tags: msgspec.Raw = msgspec.Raw(b"null")
+    active_from: Any = None
+    active_to: Any = None
+
+
+class _LooseRoster(msgspec.Struct, gc=False):
+    users: list[_LooseUser]
+
+
 _roster_decoder = msgspec.json.Decoder(_WireRoster)
+_loose_decoder = msgspec.json.Decoder(_LooseRoster)
 _tags_decoder = msgspec.json.Decoder(dict[str, Any] | None)
 _encoder = msgspec.json.Encoder()
 
@@ -134,13 +148,19 @@ def decode_roster(body: bytes) -> Roster:
 
 
 def _decode_roster(body: bytes) -> Roster:
+    wire: _WireRoster | _LooseRoster
     try:
         wire = _roster_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise NebulyError(f"Nebuly's user list has an unexpected shape: {exc}") from None
+    except msgspec.ValidationError:
+        # One odd entry (a numeric id, tags as a list) must not stop every run:
+        # decode loosely and leave the entries syncd cannot use alone.
+        try:
+            wire = _loose_decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            raise NebulyError(f"Nebuly's user list has an unexpected shape: {exc}") from None
     except msgspec.DecodeError as exc:
         raise NebulyError(f"Nebuly's user list is not valid JSON: {exc}") from None
-    items = wire.users
+    items: list[_WireUser] | list[_LooseUser] = wire.users
     del wire
     items.reverse()  # pop() from the end frees each entry once converted, in order
     pop = items.pop
@@ -152,38 +172,42 @@ def _decode_roster(body: bytes) -> Roster:
     while items:
         item = pop()
         end_user = item.end_user
-        if not end_user:
+        if not end_user or not isinstance(end_user, str):
             unreadable += 1
             continue
         raw = bytes(item.tags)
         tags = tag_dicts.get(raw)
         if tags is None:
             tags = _decode_tags(raw)
+            if tags is None:
+                unreadable += 1
+                continue
             if len(tag_dicts) < _MAX_CACHED:
                 tag_dicts[raw] = tags
         try:
             active_from = _cached_date(item.active_from, dates)
             active_to = _cached_date(item.active_to, dates)
-        except ValueError:
+        except (ValueError, TypeError):
             unreadable += 1
             continue
         append(NebulyUser(end_user, tags, active_from, active_to))
     return Roster(users, unreadable, len(body))
 
 
-def _decode_tags(raw: bytes) -> dict[str, str]:
-    """One user's `tags` JSON -> string values, nulls dropped."""
+def _decode_tags(raw: bytes) -> dict[str, str] | None:
+    """One user's `tags` JSON -> string values, nulls dropped; None when not an object."""
     try:
         decoded = _tags_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise NebulyError(
-            f"Nebuly's user list has an unexpected shape: tags: {exc}") from None
+    except msgspec.ValidationError:
+        return None
     return {str(k): str(v) for k, v in (decoded or {}).items() if v is not None}
 
 
-def _cached_date(value: str | None, cache: dict[str, date]) -> date | None:
+def _cached_date(value: object, cache: dict[str, date]) -> date | None:
     if not value:
         return None
+    if not isinstance(value, str):
+        raise TypeError("a date must be a string")
     found = cache.get(value)
     if found is None:
         found = _wire_date(value)
