@@ -56,7 +56,9 @@ def redact_processor(
 
 def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     out = stream or sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    # auto: a person at a terminal gets the console view; anything piped or
+    # collected (a container, systemd, `| tee`) gets one JSON object per line.
+    use_json = fmt == "json" or (fmt == "auto" and not (out.isatty() and sys.stdout.isatty()))
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if use_json
                      else structlog.dev.ConsoleRenderer(colors=out.isatty()))
     shared: list[Any] = [
