@@ -39,6 +39,7 @@ class ApplyResult:
     aborted: str | None = None
     dry_run: bool = False
     # (action, before, after) for every user that was changed: the run's record.
+    # action "overwrite": an insert that met a user Nebuly's list had not shown.
     changes: tuple[tuple[str, NebulyUser | None, NebulyUser | None], ...] = ()
 
 
@@ -76,11 +77,15 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
             continue
         outcome = writer.insert(users) if step == "insert" else writer.update(users)
         aborted = outcome.aborted
+        crossed = set(outcome.crossed)
         for end_user in outcome.applied:
             key = id_key(end_user)
             action = by_action.get(key, step)
             applied[action] += 1
-            changes.append((action, befores.get(key), targets.get(key)))
+            # An insert that met an existing user overwrote values nobody read:
+            # the record says so, and rollback leaves that user alone.
+            recorded = "overwrite" if step == "insert" and end_user in crossed else action
+            changes.append((recorded, befores.get(key), targets.get(key)))
         failures += [Failure(by_action.get(id_key(u), step), u, reason)
                      for u, reason in outcome.failed]
 

@@ -70,6 +70,7 @@ class RunReport:
     durations: dict[str, float] = field(default_factory=dict)
     nebuly_users: int = 0
     pending_plan: str | None = None
+    desired_users: int = 0  # after merging: a person in two sources counts once
 
     def summary(self) -> dict[str, Any]:
         """The fields of the one canonical `sync.finished` event."""
@@ -94,7 +95,7 @@ class RunReport:
         fields |= {
             "source_records": sum(s.records for s in self.sources),
             "skipped_records": sum(s.skipped for s in self.sources),
-            "desired_users": sum(s.users for s in self.sources),
+            "desired_users": self.desired_users,
             "nebuly_users": self.nebuly_users,
             "conflicts": self.conflicts,
         }
@@ -137,7 +138,8 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
     for source_config, source in zip(config.sources, sources, strict=True):
         start = clock()
         read = source.read()  # raises SourceError
-        result = SourceMapper(source_config, config.policy.id_case).map(read.records)
+        result = SourceMapper(source_config, config.policy.id_case).map(read.records,
+                                                                        read.problems)
         seconds = clock() - start
         problems = [*read.problems, *result.problems]
         for problem in problems[:MAX_LOGGED_PROBLEMS]:
@@ -295,8 +297,11 @@ class _Run:
 
         start = clock()
         policy = plan_policy(config)
-        the_plan = plan(merged.users, roster.users, policy, self.today,
-                        merged.protected_ids, self.missing)
+        # People whose record was unreadable (in a source or in Nebuly's list) exist:
+        # never insert, overwrite or deactivate them on the strength of a bad read.
+        protected = merged.protected_ids | roster.unusable_ids
+        the_plan = plan(merged.users, roster.users, policy, self.today, protected,
+                        self.missing)
         guarded = check(the_plan, config.policy.max_deactivations, force=self.force)
         self.durations["plan"] = clock() - start
         for trip in guarded.trips:
@@ -305,6 +310,11 @@ class _Run:
         if the_plan.foreign:
             logger.warning("plan.foreign_users", count=len(the_plan.foreign),
                            example=the_plan.foreign[0])
+        if the_plan.duplicate_ids:
+            logger.warning("plan.duplicate_ids", count=len(the_plan.duplicate_ids),
+                           example=the_plan.duplicate_ids[0],
+                           detail="Nebuly holds entries whose ids differ only in case; syncd "
+                           "manages one of each and leaves the others: remove them in Nebuly")
 
         start = clock()
         result = apply_plan(client, guarded.allowed, dry_run=self.dry_run)
@@ -312,15 +322,19 @@ class _Run:
         for failure in result.failures[:MAX_LOGGED_PROBLEMS]:
             logger.warning("apply.user_failed", action=failure.action,
                            end_user=failure.end_user, reason=failure.reason)
-        pending = None
+        pending, state_error = None, None
         if self.state is not None and not self.dry_run:
-            self.state.save_missing(next_missing(merged.users, roster.users, policy, self.today,
-                                                 self.missing, merged.protected_ids))
-            if result.changes:
-                self.state.save_run(self.run_id, result.changes)
-            if guarded.blocked.destructive:
-                pending = self.save_pending(guarded)
-        if result.aborted:
+            try:
+                pending = self.keep_records(merged, roster.users, policy, protected, guarded,
+                                            result)
+            except OSError as exc:
+                state_error = f"state_dir {self.state.root}: {exc.strerror or exc}"
+                logger.error("state.write_failed", error=state_error,
+                             consequence="the changes above were applied but may not be "
+                             "recorded for rollback or approval")
+        if state_error:
+            status, code = "state_write_failed", ExitCode.CONFIG_ERROR
+        elif result.aborted:
             status, code = "nebuly_failed", ExitCode.NEBULY_FAILED
         elif result.failures:
             status, code = "partial_failure", ExitCode.PARTIAL_FAILURE
@@ -329,9 +343,23 @@ class _Run:
         else:
             status, code = ("dry_run" if self.dry_run else "ok"), ExitCode.OK
         return self.finish(RunReport(
-            self.run_id, status, code, self.today, self.dry_run, result.aborted, tuple(stats),
-            the_plan, guarded, result, len(merged.conflicts), self.durations,
-            len(roster.users), pending))
+            self.run_id, status, code, self.today, self.dry_run, state_error or result.aborted,
+            tuple(stats), the_plan, guarded, result, len(merged.conflicts), self.durations,
+            len(roster.users), pending, len(merged.users)))
+
+    def keep_records(self, merged: MergedRoster, actual: list[NebulyUser], policy: PlanPolicy,
+                     protected: frozenset[str], guarded: GuardedPlan,
+                     result: ApplyResult) -> str | None:
+        """Write the run's record first (rollback must stay possible), then a blocked
+        plan, then the grace memory, which only a run that wrote cleanly may advance."""
+        assert self.state is not None
+        if result.changes:
+            self.state.save_run(self.run_id, result.changes)
+        pending = self.save_pending(guarded) if guarded.blocked.destructive else None
+        if not result.aborted:
+            self.state.save_missing(next_missing(merged.users, actual, policy, self.today,
+                                                 self.missing, protected))
+        return pending
 
     def save_pending(self, guarded: GuardedPlan) -> str:
         assert self.state is not None

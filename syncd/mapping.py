@@ -183,7 +183,10 @@ class SourceMapper:
             for key, (spec, template) in self.tags.items()]
         self._shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
-    def map(self, records: Iterable[SourceRecord]) -> MappedSource:
+    def map(self, records: Iterable[SourceRecord],
+            unreadable: Iterable[RecordProblem] = ()) -> MappedSource:
+        """Map every record; `unreadable` are the source's own skipped records, whose
+        ids (when what was read of them gives one) are protected."""
         users: dict[str, DesiredUser] = {}
         problems: list[RecordProblem] = []
         self._notices: list[RecordProblem] = []
@@ -229,8 +232,13 @@ class SourceMapper:
                     "the first record is kept"))
                 continue
             users[key] = user
+        for problem in unreadable:
+            if problem.attributes is not None:
+                raw = render_id(problem.attributes)
+                if raw is not None:
+                    protected.add(id_key(normalise_id(raw, self.id_case)))
         return MappedSource(self.config.name, tuple(users.values()), tuple(problems),
-                            excluded, tuple(self._notices), frozenset(protected))
+                            excluded, tuple(self._notices), frozenset(protected - users.keys()))
 
     def _missing_id_message(self, rec: SourceRecord) -> str:
         missing = sorted(a for a in self.end_user.attributes

@@ -119,8 +119,8 @@ class Metrics:
             for source in report.sources:
                 self.source_records.labels(source=source.name).set(source.records)
                 self.source_seconds.labels(source=source.name).set(source.seconds)
-            self.desired.set(sum(source.users for source in report.sources))
         if report.plan is not None:
+            self.desired.set(report.desired_users)
             summary = report.summary()
             for action in ACTIONS:
                 self.users.labels(action=action).set(summary.get(action, 0))

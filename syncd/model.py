@@ -34,11 +34,12 @@ def normalise_id(raw: str, case: IdCase = IdCase.LOWER) -> str:
 def id_key(end_user: str) -> str:
     """Key used to match ids regardless of case (even with IdCase.PRESERVE)."""
     value = end_user.strip()
-    # For ASCII, NFC is the identity and casefold() equals lower(); both run on
-    # millions of ids per large run, so take the cheap path when it is exact.
+    # ASCII is already NFC, and this runs on millions of ids per large run.
     if value.isascii():
         return value.lower()
-    return unicodedata.normalize("NFC", value).casefold()
+    # lower(), not casefold(): casefold makes straße@x.de and strasse@x.de one
+    # key, though they are two mailboxes and two people.
+    return unicodedata.normalize("NFC", value).lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ import httpx
 from syncd import log
 from syncd.apply import ApplyResult, apply_plan
 from syncd.config import SyncdConfig
-from syncd.engine import ExitCode, nebuly_client, new_run_id, read_desired
+from syncd.engine import ExitCode, nebuly_client, new_run_id, plan_policy, read_desired
 from syncd.merge import MergedRoster
 from syncd.model import NebulyUser, id_key
-from syncd.nebuly.client import NebulyError, make_http_client
-from syncd.plan import Change, Plan
+from syncd.nebuly.client import NebulyError, Roster, make_http_client
+from syncd.plan import Change, Plan, plan
 from syncd.sources.base import Source, SourceError
 from syncd.sources.factory import build_source
 from syncd.state import StateDir, StateError
@@ -91,9 +91,16 @@ def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
                                   logger)
     except SourceError as exc:
         return OperatorResult(ExitCode.SOURCE_FAILED, f"{exc}; nothing was applied")
-    actual = _roster(config, http)
-    if isinstance(actual, OperatorResult):
-        return actual
+    roster = _roster(config, http)
+    if isinstance(roster, OperatorResult):
+        return roster
+    actual = {id_key(u.end_user): u for u in roster.users}
+    # What a run would plan now (same protections, ownership, mode and grace):
+    # only what it would still block may be approved.
+    fresh = plan(desired.users, roster.users, plan_policy(config), datetime.now(UTC).date(),
+                 desired.protected_ids | roster.unusable_ids, state.load_missing())
+    due = {("deactivate", id_key(c.end_user)) for c in fresh.deactivations}
+    due |= {("delete", id_key(u.end_user)) for u in fresh.deletes}
     deactivations: list[Change] = []
     deletes: list[NebulyUser] = []
     skipped: list[tuple[str, str]] = []
@@ -104,10 +111,13 @@ def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
             skipped.append((before.end_user, "back in the sources"))
         elif current is None:
             skipped.append((before.end_user, "no longer in Nebuly"))
-        elif action == "delete":
-            deletes.append(current)
         elif current.active_to is not None and after is not None:
             skipped.append((before.end_user, "already deactivated"))
+        elif (action, key) not in due:
+            skipped.append((before.end_user, "no longer due: unreadable this run, not owned, "
+                            "in its grace period, or the policy changed"))
+        elif action == "delete":
+            deletes.append(current)
         elif after is not None:
             target = NebulyUser(current.end_user, current.tags, current.active_from,
                                 after.active_to)
@@ -130,18 +140,22 @@ def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: 
     """
     state = _state(config)
     changes = state.load_run(run_id)
-    actual = _roster(config, http)
-    if isinstance(actual, OperatorResult):
-        return actual
+    roster = _roster(config, http)
+    if isinstance(roster, OperatorResult):
+        return roster
+    actual = {id_key(u.end_user): u for u in roster.users}
     inserts: list[NebulyUser] = []
     updates: list[Change] = []
     deletes: list[NebulyUser] = []
     skipped: list[tuple[str, str]] = []
-    for _action, before, after in changes:
+    for action, before, after in changes:
         subject = after or before
         assert subject is not None
         current = actual.get(id_key(subject.end_user))
-        if after is None:  # the run deleted this user
+        if action == "overwrite":
+            skipped.append((subject.end_user, "existed before that run, with values it did "
+                            "not read; restore them by hand"))
+        elif after is None:  # the run deleted this user
             if current is None and before is not None:
                 inserts.append(before)
             else:
@@ -154,8 +168,8 @@ def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: 
             deletes.append(current)
         else:
             updates.append(Change(current, _as_held(before, current)))
-    plan = Plan(inserts=tuple(inserts), updates=tuple(updates), deletes=tuple(deletes))
-    return _finish(config, state, plan, dry_run=dry_run, kind="rollback", of=run_id,
+    undo = Plan(inserts=tuple(inserts), updates=tuple(updates), deletes=tuple(deletes))
+    return _finish(config, state, undo, dry_run=dry_run, kind="rollback", of=run_id,
                    skipped=skipped, http=http)
 
 
@@ -164,17 +178,15 @@ def _as_held(user: NebulyUser, current: NebulyUser) -> NebulyUser:
     return NebulyUser(current.end_user, user.tags, user.active_from, user.active_to)
 
 
-def _roster(config: SyncdConfig,
-            http: httpx.Client | None) -> dict[str, NebulyUser] | OperatorResult:
+def _roster(config: SyncdConfig, http: httpx.Client | None) -> Roster | OperatorResult:
     client_http = _http(config, http)
     try:
-        roster = nebuly_client(config, client_http).list_users()
+        return nebuly_client(config, client_http).list_users()
     except NebulyError as exc:
         return OperatorResult(ExitCode.NEBULY_FAILED, f"{exc}; nothing was applied")
     finally:
         if http is None:
             client_http.close()
-    return {id_key(u.end_user): u for u in roster.users}
 
 
 def pending_plans(config: SyncdConfig) -> list[dict[str, Any]]:

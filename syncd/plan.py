@@ -190,8 +190,9 @@ def plan(
 ) -> Plan:
     """Compute the minimal changes that make Nebuly's roster match `desired`.
 
-    `desired` is keyed by `id_key(end_user)`. `protected` ids (people whose
-    records were unreadable this run) are neither updated nor deactivated.
+    `desired` is keyed by `id_key(end_user)`. `protected` ids are people whose
+    record (in a source, or in Nebuly's roster) was unreadable this run: they
+    are neither inserted, updated nor deactivated.
     `missing` is the grace period's memory from earlier runs (see next_missing).
     """
     missing = missing or {}
@@ -208,6 +209,9 @@ def plan(
 
     for key, want in desired.items():
         current = index.get(key)
+        if key in protected:
+            unchanged += 1
+            continue
         if current is None:
             inserts.append(_new_user(want, policy, today))
             continue
@@ -217,11 +221,14 @@ def plan(
         # Most people did not change: say so without building a target user.
         target = (None if _unchanged(want, current, policy, today)
                   else _target(want, current, policy, today))
-        if (target is None or target == current or policy.mode == "create-only"
-                or key in protected):
+        if target is None or target == current or policy.mode == "create-only":
             unchanged += 1
         elif not _is_active(current, today) and _is_active(target, today):
             reactivations.append(Change(current, target))
+        elif _is_active(current, today) and not _is_active(target, today):
+            # A source-mapped end date in the past ends access: a deactivation,
+            # so it counts against max_deactivations like any other.
+            deactivations.append(Change(current, target))
         else:
             updates.append(Change(current, target))
 
@@ -232,24 +239,18 @@ def plan(
             managed_active += 1
         if key in desired:
             continue
-        if key in protected or policy.mode != "sync":
+        # Users already inactive are history: left as they are, in delete mode too.
+        if key in protected or policy.mode != "sync" or not _is_active(current, today):
             unchanged += 1
-        elif policy.departed == "delete":
-            deletes.append(current)
-        elif _is_active(current, today):
-            seen = _missing_now(missing.get(key), today)
-            days = (today - seen.first_missed).days
-            if seen.runs < policy.grace_runs or days < policy.grace_days:
-                waiting.append(current.end_user)
-                unchanged += 1
-                continue
-            # With a grace period, access ended when they were first missed.
-            ended = seen.first_missed if policy.has_grace else today
-            gone = NebulyUser(current.end_user, current.tags,
-                              current.active_from or ended, ended)
-            deactivations.append(Change(current, gone))
+            continue
+        departure = _departure(current, missing.get(key), policy, today)
+        if departure is None:
+            waiting.append(current.end_user)
+            unchanged += 1
+        elif isinstance(departure, Change):
+            deactivations.append(departure)
         else:
-            unchanged += 1
+            deletes.append(departure)
 
     return Plan(
         inserts=tuple(inserts),
@@ -263,6 +264,21 @@ def plan(
         duplicate_ids=tuple(duplicates),
         waiting=tuple(waiting),
     )
+
+
+def _departure(current: NebulyUser, before: Missing | None, policy: PlanPolicy,
+               today: date) -> Change | NebulyUser | None:
+    """What to do about an active person absent from the sources: None while they
+    are within the grace period, the user to delete, or their deactivation."""
+    seen = _missing_now(before, today)
+    if seen.runs < policy.grace_runs or (today - seen.first_missed).days < policy.grace_days:
+        return None
+    if policy.departed == "delete":
+        return current
+    # With a grace period, access ended when they were first missed.
+    ended = seen.first_missed if policy.has_grace else today
+    return Change(current, NebulyUser(current.end_user, current.tags,
+                                      current.active_from or ended, ended))
 
 
 def _missing_now(before: Missing | None, today: date) -> Missing:

@@ -247,3 +247,36 @@ def test_an_empty_read_is_never_planned_when_guarded(actual: list[NebulyUser]) -
     result = plan({}, actual, POLICY, TODAY)
     guarded = check(result, parse_limit("10%"))
     assert guarded.allowed.destructive <= result.managed_active // 10
+
+
+# -- review findings: each of these once planned the wrong thing ------------------
+
+
+def test_delete_mode_respects_the_grace_period_and_leaves_history_alone() -> None:
+    from syncd.plan import Missing
+
+    policy = PlanPolicy(departed="delete", grace_runs=3)
+    actual = [have("gone@x.com"), have("left-long-ago@x.com", active_to=EARLIER)]
+    first = plan({}, actual, policy, TODAY)
+    assert not first.deletes and first.waiting == ("gone@x.com",)
+    third = plan({}, actual, policy, TODAY, missing={"gone@x.com": Missing(EARLIER, 2)})
+    assert [u.end_user for u in third.deletes] == ["gone@x.com"]
+
+
+def test_a_mapped_end_date_in_the_past_is_a_deactivation_under_the_cap() -> None:
+    ended = DesiredUser("ann@x.com", {}, "hr", active_to=EARLIER)
+    result = plan(desired(ended), [have("ann@x.com")], POLICY, TODAY)
+    assert not result.updates and len(result.deactivations) == 1
+    assert check(result, parse_limit(0)).trips  # the cap sees it
+
+
+def test_protected_people_are_never_inserted_or_changed() -> None:
+    # Their Nebuly entry (or source record) was unreadable: they exist.
+    result = plan(desired(want("odd@x.com"), want("ann@x.com", department="Ops")),
+                  [have("ann@x.com", department="Sales")], POLICY, TODAY,
+                  protected=frozenset({"odd@x.com", "ann@x.com"}))
+    assert result.is_empty and result.unchanged == 2
+
+
+def test_sharp_s_and_ss_are_two_people() -> None:
+    assert id_key("Straße@X.de") == "straße@x.de" != id_key("strasse@x.de")

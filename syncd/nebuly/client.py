@@ -65,6 +65,9 @@ class WriteOutcome:
     # Set when Nebuly became unusable part-way: what was applied before is kept
     # in `applied`, the rest is in `failed`.
     aborted: str | None = None
+    # Applied only by the other call: an insert that met an existing user (its
+    # earlier values are unknown) or an update of a missing one.
+    crossed: tuple[str, ...] = ()
 
 
 class _WireUser(msgspec.Struct, gc=False):
@@ -112,6 +115,9 @@ class Roster:
     # Entries Nebuly returned that syncd cannot use (no id, bad date): left alone.
     unreadable: int = 0
     body_bytes: int = 0
+    # id_key of the unusable entries that do have an id: the planner must not
+    # insert or overwrite those people (they exist, we just cannot read them).
+    unusable_ids: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -167,12 +173,16 @@ def _decode_roster(body: bytes) -> Roster:
     users: list[NebulyUser] = []
     append = users.append
     unreadable = 0
+    unusable: set[str] = set()
     dates: dict[str, date] = {}
     tag_dicts: dict[bytes, dict[str, str]] = {b"null": {}, b"{}": {}}
     while items:
         item = pop()
         end_user = item.end_user
-        if not end_user or not isinstance(end_user, str):
+        if not isinstance(end_user, str) or not end_user:
+            # A number may still be someone's id as the app reports it.
+            if isinstance(end_user, int | float) and not isinstance(end_user, bool):
+                unusable.add(id_key(str(end_user)))
             unreadable += 1
             continue
         raw = bytes(item.tags)
@@ -181,6 +191,7 @@ def _decode_roster(body: bytes) -> Roster:
             tags = _decode_tags(raw)
             if tags is None:
                 unreadable += 1
+                unusable.add(id_key(end_user))
                 continue
             if len(tag_dicts) < _MAX_CACHED:
                 tag_dicts[raw] = tags
@@ -189,9 +200,10 @@ def _decode_roster(body: bytes) -> Roster:
             active_to = _cached_date(item.active_to, dates)
         except (ValueError, TypeError):
             unreadable += 1
+            unusable.add(id_key(end_user))
             continue
         append(NebulyUser(end_user, tags, active_from, active_to))
-    return Roster(users, unreadable, len(body))
+    return Roster(users, unreadable, len(body), frozenset(unusable))
 
 
 def _decode_tags(raw: bytes) -> dict[str, str] | None:
@@ -288,6 +300,7 @@ class NebulyClient:
 
     def _write(self, op: Op, users: Sequence[NebulyUser]) -> WriteOutcome:
         applied: list[str] = []
+        crossed: list[str] = []
         failed: list[tuple[str, str]] = []
         other: Op = "update" if op == "insert" else "insert"
         for start in range(0, len(users), self.batch_size):
@@ -300,6 +313,7 @@ class NebulyClient:
                 if retry_other:
                     ok2, still_missing, bad2 = self._write_batch(other, retry_other)
                     applied += ok2
+                    crossed += ok2
                     failed += bad2
                     failed += [(u.end_user, f"Nebuly applied neither the {op} nor the {other}")
                                for u in still_missing]
@@ -307,8 +321,8 @@ class NebulyClient:
                 done = set(applied) | {u for u, _ in failed}
                 failed += [(u.end_user, f"not applied: {exc}") for u in users[start:]
                            if u.end_user not in done]
-                return WriteOutcome(tuple(applied), tuple(failed), str(exc))
-        return WriteOutcome(tuple(applied), tuple(failed))
+                return WriteOutcome(tuple(applied), tuple(failed), str(exc), tuple(crossed))
+        return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed))
 
     def _write_batch(
         self, op: Op, users: Sequence[NebulyUser]

@@ -23,10 +23,16 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class RecordProblem:
-    """A record that was reported and skipped; the rest of the read goes on."""
+    """A record that was reported and skipped; the rest of the read goes on.
+
+    `attributes` holds what could still be read of it (lower-case keys): when
+    they give the person's id, that person is known to exist and is protected
+    from looking departed.
+    """
 
     origin: str
     message: str
+    attributes: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,8 +60,11 @@ class CsvSource:
             if not "".join(row).strip():
                 continue
             if len(row) != width:
+                # An unquoted comma shifts only the fields after it: the leading
+                # ones (often the id) are still right, and keep the person protected.
                 problems.append(RecordProblem(
-                    origin, f"has {len(row)} fields, the header has {width}; skipped"))
+                    origin, f"has {len(row)} fields, the header has {width}; skipped",
+                    dict(zip(columns, row, strict=False))))
                 continue
             append(SourceRecord(dict(zip(columns, row, strict=True)), origin))
         return SourceRead(records, problems)
