@@ -49,9 +49,6 @@ class Limit(BaseModel):
     count: int | None = None
     percent: float | None = None
 
-    def allows(self, n: int, whole: int) -> bool:
-        return n <= self.ceiling(whole)
-
     def ceiling(self, whole: int) -> int:
         if self.count is not None:
             return self.count

@@ -65,12 +65,19 @@ def _finish(config: SyncdConfig, state: StateDir, plan: Plan, *, dry_run: bool, 
         state.save_run(run_id, result.changes, kind=kind, of=of)
     code = (ExitCode.NEBULY_FAILED if result.aborted else
             ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
-    counts = plan.counts()
-    logger.info(f"{kind}.finished", of=of, dry_run=dry_run, exit_code=int(code),
-                skipped=len(skipped), failed=len(result.failures), write_calls=result.write_calls,
-                **{k: v for k, v in counts.items() if k != "unchanged"})
+    for failure in result.failures:
+        logger.warning("apply.user_failed", action=failure.action, end_user=failure.end_user,
+                       reason=failure.reason)
+    # A dry run reports what it would do; a real one what Nebuly accepted.
+    counts = {k: v for k, v in plan.counts().items() if k != "unchanged"}
+    if not dry_run:
+        counts = dict(result.applied)
+    level = logger.info if code == ExitCode.OK else logger.error
+    level(f"{kind}.finished", of=of, dry_run=dry_run, exit_code=int(code),
+          skipped=len(skipped), failed=len(result.failures), write_calls=result.write_calls,
+          **counts)
     verb = "would change" if dry_run else "changed"
-    message = (f"{kind} of {of}: {verb} {sum(counts.values()) - counts['unchanged']} users, "
+    message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
                f"skipped {len(skipped)}, failed {len(result.failures)}")
     return OperatorResult(code, message, plan, tuple(skipped), result, run_id)
 

@@ -338,7 +338,8 @@ class NebulyClient:
             missing = [u for u in users if id_key(u.end_user) not in returned]
             return applied, missing, []
         if status in (400, 404, 409, 413, 422) and len(users) > 1:
-            # Split to isolate the user(s) the server objects to; halves keep it O(log n).
+            # Split to isolate the user(s) the server objects to: about 2k log2(n)
+            # calls for k such users in a batch of n (every user, at worst 2n).
             mid = len(users) // 2
             a_ok, a_other, a_bad = self._write_batch(op, users[:mid])
             b_ok, b_other, b_bad = self._write_batch(op, users[mid:])
