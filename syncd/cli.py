@@ -14,7 +14,7 @@ from syncd import __version__
 EXIT_CODES_HELP = """exit codes:
   0  success (or dry run) and every change applied
   1  internal error (please report it)
-  2  invalid config or command line
+  2  invalid config or command line, or an unusable state_dir
   3  a source could not be read completely: nothing was written
   4  Nebuly could not be read or written (unreachable, rejected key)
   5  a guard blocked deactivations/deletes; inserts and updates were applied

@@ -8,8 +8,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the engine's imports
+    from datetime import datetime
+
     from syncd.config import SyncdConfig
     from syncd.operator import OperatorResult
+    from syncd.state import StateDir, StoredPlan
+
+# The same words as syncd.operator's check, whichever command an admin runs first.
+NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
 
 
 def add_parsers(sub: Any, with_config: Any) -> None:
@@ -36,20 +42,23 @@ def add_parsers(sub: Any, with_config: Any) -> None:
 def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd import operator
     from syncd.engine import ExitCode
+    from syncd.log import redact_text
     from syncd.sources.base import SourceError
-    from syncd.state import StateDir, StateError
+    from syncd.state import StateError
 
     try:
         if command == "plans":
-            return _print_rows(operator.pending_plans(config), args.json,
+            problems: list[str] = []
+            plans = _state_dir(config).list_plans(problems)
+            now = _now()
+            rows = [_plan_row(p, now) for p in plans]
+            _warn(problems)
+            return _print_rows(rows, args.json,
                                ("plan_id", "created_at", "expires_at", "deactivate", "delete"),
                                "no pending plans")
         if command == "runs":
-            if config.state_dir is None:
-                raise StateError("this needs state_dir in the config")
-            state = StateDir(config.state_dir)
-            rows = [{"run_id": r, "changes": len(state.load_run(r))} for r in state.list_runs()]
-            return _print_rows(rows, args.json, ("run_id", "changes"), "no recorded runs")
+            return _print_rows(_run_rows(_state_dir(config)), args.json, ("run_id", "changes"),
+                               "no recorded runs")
         if command == "approve":
             return _report(operator.approve(config, args.plan_id, dry_run=args.dry_run))
         if command == "rollback":
@@ -58,12 +67,60 @@ def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
         if command == "preview":
             return _preview(config, args)
     except StateError as exc:
-        sys.stderr.write(f"syncd: {exc}\n")
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
         return int(ExitCode.CONFIG_ERROR)
     except SourceError as exc:
-        sys.stderr.write(f"syncd: {exc}\n")
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
         return int(ExitCode.SOURCE_FAILED)
+    except ValueError as exc:  # an unreadable api_key_file, a template that does not parse
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
+        return int(ExitCode.CONFIG_ERROR)
     return int(ExitCode.CONFIG_ERROR)
+
+
+def _state_dir(config: SyncdConfig) -> StateDir:
+    from syncd.state import StateDir, StateError
+
+    if config.state_dir is None:
+        raise StateError(NEEDS_STATE_DIR)
+    return StateDir(config.state_dir)
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _plan_row(plan: StoredPlan, now: datetime) -> dict[str, Any]:
+    """One pending plan as `syncd plans` shows it."""
+    return {"plan_id": plan.plan_id, "created_at": plan.created_at.isoformat(timespec="seconds"),
+            "expires_at": plan.expires_at.isoformat(timespec="seconds"),
+            "expired": plan.expired(now), "users": len(plan.changes),
+            "deactivate": sum(1 for a, _, _ in plan.changes if a == "deactivate"),
+            "delete": sum(1 for a, _, _ in plan.changes if a == "delete"), "reason": plan.reason}
+
+
+def _run_rows(state: StateDir) -> list[dict[str, Any]]:
+    """Recorded runs; an unreadable run file is reported and skipped, not fatal."""
+    from syncd.state import StateError
+
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for run_id in state.list_runs():
+        try:
+            rows.append({"run_id": run_id, "changes": len(state.load_run(run_id))})
+        except StateError as exc:
+            problems.append(str(exc))
+    _warn(problems)
+    return rows
+
+
+def _warn(problems: list[str]) -> None:
+    from syncd.log import redact_text
+
+    for problem in problems:
+        sys.stderr.write(f"syncd: warning: {redact_text(problem)} (skipped)\n")
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...],
@@ -80,32 +137,39 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, .
 
 
 def _report(outcome: OperatorResult) -> int:
-    out = sys.stdout
-    out.write(outcome.message + "\n")
+    from syncd.log import redact_text
+
+    lines = [outcome.message]
     plan = outcome.plan
-    for user in plan.inserts:
-        out.write(f"  + insert      {user.end_user}\n")
+    lines += [f"  + insert      {user.end_user}" for user in plan.inserts]
     for label, changes in (("update", plan.updates), ("deactivate", plan.deactivations)):
-        for change in changes:
-            out.write(f"  ~ {label:<11} {change.end_user}  active_to -> "
-                      f"{change.after.active_to or '(none)'}\n")
-    for user in plan.deletes:
-        out.write(f"  - delete      {user.end_user}\n")
-    for end_user, why in outcome.skipped:
-        out.write(f"  = skip        {end_user}: {why}\n")
+        lines += [f"  ~ {label:<11} {change.end_user}  active_to -> "
+                  f"{change.after.active_to or '(none)'}" for change in changes]
+    lines += [f"  - delete      {user.end_user}" for user in plan.deletes]
+    lines += [f"  = skip        {end_user}: {why}" for end_user, why in outcome.skipped]
     if outcome.result is not None:
-        for failure in outcome.result.failures:
-            out.write(f"  ! failed      {failure.end_user}: {failure.reason}\n")
+        lines += [f"  ! failed      {failure.end_user}: {failure.reason}"
+                  for failure in outcome.result.failures]
     if outcome.run_id and outcome.result and outcome.result.changes:
-        out.write(f"recorded as run {outcome.run_id} (undo with `syncd rollback "
-                  f"{outcome.run_id}`)\n")
+        lines.append(f"recorded as run {outcome.run_id} (undo with `syncd rollback "
+                     f"{outcome.run_id}`)")
+    # A failure reason quotes the server's error text, which may echo the key back.
+    sys.stdout.writelines(redact_text(line) + "\n" for line in lines)
     return int(outcome.exit_code)
 
 
 def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
+    from syncd.engine import ExitCode
+    from syncd.mapping import template_problems
     from syncd.model import id_key
     from syncd.operator import preview
 
+    problems = [f"sources[{i}].{p}" for i, source in enumerate(config.sources)
+                for p in template_problems(source)]
+    if problems:
+        sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
+        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        return int(ExitCode.CONFIG_ERROR)
     roster = preview(config)
     users = sorted(roster.users.values(), key=lambda u: u.end_user)
     if args.ids:

@@ -107,7 +107,8 @@ class PolicyConfig(BaseModel):
 class LoggingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     format: Literal["auto", "json", "console"] = Field(
-        default="auto", description="auto: JSON unless stdout is a terminal"
+        default="auto",
+        description="auto: JSON unless both stdout and stderr are terminals (then console)"
     )
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -310,7 +311,11 @@ def _resolve_relative_paths(config: SyncdConfig, base: Path) -> SyncdConfig:
     nebuly = config.nebuly
     if nebuly.api_key_file is not None and not nebuly.api_key_file.is_absolute():
         nebuly = nebuly.model_copy(update={"api_key_file": base / nebuly.api_key_file})
-    return config.model_copy(update={"sources": sources, "nebuly": nebuly})
+    state_dir = config.state_dir
+    if state_dir is not None and not state_dir.is_absolute():
+        state_dir = base / state_dir
+    return config.model_copy(update={"sources": sources, "nebuly": nebuly,
+                                     "state_dir": state_dir})
 
 
 def json_schema() -> dict[str, Any]:

@@ -368,6 +368,10 @@ class _Run:
         changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...] = tuple(
             ("deactivate", c.before, c.after) for c in blocked.deactivations)
         changes += tuple(("delete", u, None) for u in blocked.deletes)
+        # The newest blocked plan replaces older ones: an hourly daemon would
+        # otherwise pile up one per run, each stale.
+        for older in self.state.list_plans():
+            self.state.close_plan(older.plan_id, "superseded")
         self.state.save_plan(StoredPlan(
             self.run_id, now, now + timedelta(seconds=self.config.policy.plan_expiry),
             "; ".join(t.message for t in guarded.trips), changes))

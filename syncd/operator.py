@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
@@ -194,16 +193,6 @@ def _roster(config: SyncdConfig, http: httpx.Client | None) -> Roster | Operator
     finally:
         if http is None:
             client_http.close()
-
-
-def pending_plans(config: SyncdConfig) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
-    return [{"plan_id": p.plan_id, "created_at": p.created_at.isoformat(timespec="seconds"),
-             "expires_at": p.expires_at.isoformat(timespec="seconds"),
-             "expired": p.expired(now), "users": len(p.changes),
-             "deactivate": sum(1 for a, _, _ in p.changes if a == "deactivate"),
-             "delete": sum(1 for a, _, _ in p.changes if a == "delete"), "reason": p.reason}
-            for p in _state(config).list_plans()]
 
 
 def preview(config: SyncdConfig, sources: Sequence[Source] | None = None) -> MergedRoster:

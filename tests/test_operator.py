@@ -245,3 +245,17 @@ def test_tag_hygiene_allow_list_and_distinct_value_cap(tmp_path: Path,
     assert {u["tags"]["department"] for u in users} == {"Sales", "Ops", "other"}
     assert sum(u["tags"]["department"] == "other" for u in users) == 4
     assert {u["tags"]["region"] for u in users} == {"FR", "DE", "elsewhere"}
+
+
+def test_a_new_blocked_plan_supersedes_the_older_ones(stateful: Any,
+                                                      standin: NebulyStandIn) -> None:
+    rows = [person(i) for i in range(20)]
+    cfg = stateful(rows)
+    run_once(load_config(cfg), today=TODAY)
+    stateful(rows[5:])
+    first = run_once(load_config(cfg), today=TODAY)
+    second = run_once(load_config(cfg), today=TODAY)
+    pending = [p.plan_id for p in StateDir(cfg.parent / "state").list_plans()]
+    assert pending == [second.pending_plan] and first.pending_plan != second.pending_plan
+    refused = run_cli("approve", str(first.pending_plan), "--config", str(cfg))
+    assert refused.returncode == 2

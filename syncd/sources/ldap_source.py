@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from syncd import log
 from syncd.config_types import read_secret
 from syncd.mapping import template_attributes
 from syncd.sources.base import SourceError, SourceRead, SourceRecord
@@ -141,6 +142,7 @@ class LdapSource:
                                        "bind_password")
             except ValueError as exc:
                 raise SourceError(self.name, str(exc)) from None
+            log.register_secret(password)
         conn = self._connect(password)
         del password
         try:
