@@ -220,7 +220,9 @@ def test_server_lost_after_the_first_page_fails_the_read(
 
     source = LdapSource(source_config(server, backend, page_size=50), on_page=after_page)
     message = str(read_error(source))
-    assert pages == [50]
+    # python-ldap asks for the next page before the caller sees this one, so the
+    # page in flight when the server stopped may still arrive; none after it can.
+    assert pages[0] == 50 and len(pages) <= 2, pages
     assert "failed part-way" in message
 
 

@@ -98,31 +98,42 @@ class PyLdapConnection:
     def search(self, base: str, scope: Literal["subtree", "one"], filter: str,
                attributes: Sequence[str], page_size: int) -> Iterator[Page]:
         ldap_scope = ldap.SCOPE_SUBTREE if scope == "subtree" else ldap.SCOPE_ONELEVEL
-        control = SimplePagedResultsControl(criticality=False, size=page_size, cookie=b"")
         attrlist = list(attributes) or ["1.1"]
-        while True:
-            try:
-                msgid = self._conn.search_ext(base, ldap_scope, filter, attrlist,
-                                              serverctrls=[control])
+
+        def ask(cookie: bytes) -> int:
+            control = SimplePagedResultsControl(criticality=False, size=page_size,
+                                                cookie=cookie)
+            return int(self._conn.search_ext(base, ldap_scope, filter, attrlist,
+                                             serverctrls=[control]))
+
+        msgid: int | None = None
+        try:
+            msgid = ask(b"")
+            while msgid is not None:
                 _, data, _, controls = self._conn.result3(msgid, all=1,
                                                           timeout=self._settings.timeout)
-            except ldap.LDAPError as exc:
-                raise _failure(exc, self._settings.url, "search") from None
-            entries: list[tuple[str, Attributes]] = []
-            references: list[str] = []
-            for dn, attrs in data:
-                if dn is None:  # a search continuation reference: (None, [urls])
-                    references.extend(str(u) for u in attrs)
-                else:
-                    entries.append((dn, attrs))
-            yield Page(entries, references)
-            cookie = b""
-            for ctrl in controls or ():
-                if ctrl.controlType == SimplePagedResultsControl.controlType:
-                    cookie = ctrl.cookie
-            if not cookie:
-                return
-            control.cookie = cookie
+                cookie = b""
+                for ctrl in controls or ():
+                    if ctrl.controlType == SimplePagedResultsControl.controlType:
+                        cookie = ctrl.cookie
+                # Ask for the next page before handing this one over: the server
+                # prepares it while the caller processes this one (100k entries on
+                # loopback: 3.7 s -> 2.2 s, bench/bench_ldap.py).
+                msgid = ask(cookie) if cookie else None
+                entries: list[tuple[str, Attributes]] = []
+                references: list[str] = []
+                for dn, attrs in data:
+                    if dn is None:  # a search continuation reference: (None, [urls])
+                        references.extend(str(u) for u in attrs)
+                    else:
+                        entries.append((dn, attrs))
+                yield Page(entries, references)
+        except ldap.LDAPError as exc:
+            raise _failure(exc, self._settings.url, "search") from None
+        finally:
+            if msgid is not None:  # the caller stopped early: drop the request in flight
+                with contextlib.suppress(ldap.LDAPError):
+                    self._conn.abandon(msgid)
 
     def read(self, dn: str, attributes: Sequence[str]) -> Attributes | None:
         try:

@@ -118,6 +118,7 @@ class LdapSource:
                              if n in self.rules.binary)
         self._pseudo = self.plan.template_attributes & PSEUDO_ATTRIBUTES
         self._multi_first = config.multi_value == "first"
+        self._lowered_names: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -238,16 +239,21 @@ class LdapSource:
         return f"the read under {base!r} failed part-way ({exc.message}); nothing was used"
 
     def _lower(self, dn: str, attrs: Attributes) -> Attributes:
+        # Every entry repeats the same few names: lower-case and check each once.
+        names = self._lowered_names
         out: Attributes = {}
         for name, values in attrs.items():
-            key = name.lower()
-            if ";range=" in key:
-                # AD hands out large multi-valued attributes in ranges; reading only
-                # the first range would be a silent truncation.
-                raise SourceError(self.name, (
-                    f"{dn}: the server returned {name} in ranges (very large multi-valued "
-                    "attribute); syncd does not read ranges. For group scope on AD use "
-                    "group_lookup: in-chain"))
+            key = names.get(name)
+            if key is None:
+                key = name.lower()
+                if ";range=" in key:
+                    # AD hands out large multi-valued attributes in ranges; reading
+                    # only the first range would be a silent truncation.
+                    raise SourceError(self.name, (
+                        f"{dn}: the server returned {name} in ranges (very large "
+                        "multi-valued attribute); syncd does not read ranges. For group "
+                        "scope on AD use group_lookup: in-chain"))
+                names[name] = key
             out[key] = values
         return out
 
