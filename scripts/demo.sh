@@ -29,5 +29,5 @@ import json, sys, urllib.request
 users = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_standin/users"))["users"]
 for u in sorted(users, key=lambda u: u["end_user"])[:5]:
     print(f"  {u['end_user']:<32} {u['tags']}  from {u['active_from']}")
-print(f"  ... {len(users)} users in all (state kept in demo-state/nebuly.json; delete it to start over)")
+print(f"  ... {len(users)} users in all (kept in demo-state/nebuly.json until the next demo starts afresh)")
 PY
