@@ -135,7 +135,3 @@ def is_guest(user: Mapping[str, Any]) -> bool:
     value = user.get("userType")
     return isinstance(value, str) and value.lower() == "guest"
 
-
-def is_disabled(user: Mapping[str, Any]) -> bool:
-    """accountEnabled false. Missing means enabled: Graph always returns it when selected."""
-    return user.get("accountEnabled") is False
