@@ -99,9 +99,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     assert isinstance(config, SyncdConfig)
-    problems: list[str] = []
-    for i, source in enumerate(config.sources):
-        problems += [f"sources[{i}].{p}" for p in template_problems(source)]
+    problems = template_problems(config.sources)
     try:
         config.nebuly.resolve_api_key()
     except ValueError as exc:

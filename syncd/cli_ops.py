@@ -164,8 +164,7 @@ def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
     from syncd.model import id_key
     from syncd.operator import preview
 
-    problems = [f"sources[{i}].{p}" for i, source in enumerate(config.sources)
-                for p in template_problems(source)]
+    problems = template_problems(config.sources)
     if problems:
         sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
         sys.stderr.writelines(f"  {p}\n" for p in problems)

@@ -248,10 +248,9 @@ class _Run:
         logger.info("sync.started", dry_run=self.dry_run,
                     sources=[s.name for s in config.sources])
         try:
-            for i, source_config in enumerate(config.sources):
-                # Reject a bad template before any I/O, naming its field as validate does.
-                if problems := template_problems(source_config):
-                    raise ValueError(f"sources[{i}].{problems[0]}")
+            # Reject a bad template before any I/O, naming its field as validate does.
+            if problems := template_problems(config.sources):
+                raise ValueError(problems[0])
             api_key = config.nebuly.resolve_api_key()
             log.register_secret(api_key)
             if sources is None:

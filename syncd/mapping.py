@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -89,19 +89,21 @@ def template_attributes(config: SourceConfigBase) -> frozenset[str]:
     return frozenset(names)
 
 
-def template_problems(config: SourceConfigBase) -> list[str]:
-    """Config-time check of every template of a source; one line per problem."""
+def template_problems(sources: Sequence[SourceConfigBase]) -> list[str]:
+    """Config-time check of every template of every source: one line per problem,
+    named by its path in the config (`sources[0].tags.department: ...`)."""
     problems = []
-    fields = {"end_user": config.end_user, "active_from": config.active_from}
-    fields["active_to"] = config.active_to
-    fields |= {f"tags.{k}": tag_template(v).template for k, v in config.tags.items()}
-    for path, text in fields.items():
-        if text is None:
-            continue
-        try:
-            Template.parse(text)
-        except TemplateError as exc:
-            problems.append(f"{path}: {exc}")
+    for i, config in enumerate(sources):
+        fields = {"end_user": config.end_user, "active_from": config.active_from}
+        fields["active_to"] = config.active_to
+        fields |= {f"tags.{k}": tag_template(v).template for k, v in config.tags.items()}
+        for path, text in fields.items():
+            if text is None:
+                continue
+            try:
+                Template.parse(text)
+            except TemplateError as exc:
+                problems.append(f"sources[{i}].{path}: {exc}")
     return problems
 
 
