@@ -138,14 +138,9 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, .
 
 def _report(outcome: OperatorResult) -> int:
     from syncd.log import redact_text
+    from syncd.planfile import plan_lines
 
-    lines = [outcome.message]
-    plan = outcome.plan
-    lines += [f"  + insert      {user.end_user}" for user in plan.inserts]
-    for label, changes in (("update", plan.updates), ("deactivate", plan.deactivations)):
-        lines += [f"  ~ {label:<11} {change.end_user}  active_to -> "
-                  f"{change.after.active_to or '(none)'}" for change in changes]
-    lines += [f"  - delete      {user.end_user}" for user in plan.deletes]
+    lines = [outcome.message, *plan_lines(outcome.plan)]
     lines += [f"  = skip        {end_user}: {why}" for end_user, why in outcome.skipped]
     if outcome.result is not None:
         lines += [f"  ! failed      {failure.end_user}: {failure.reason}"

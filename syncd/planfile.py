@@ -9,7 +9,7 @@ from syncd.model import NebulyUser
 from syncd.plan import Change, Plan
 from syncd.state import write_json_atomic
 
-__all__ = ["plan_json", "print_plan", "report_json", "write_json_atomic"]
+__all__ = ["plan_json", "plan_lines", "print_plan", "report_json", "write_json_atomic"]
 
 
 def _changes(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
@@ -57,6 +57,17 @@ def _diff(change: Change) -> str:
     return ", ".join(parts)
 
 
+def plan_lines(plan: Plan) -> list[str]:
+    """One line per user a plan changes, with what changes: what an admin reviews."""
+    lines = [f"  + insert      {user.end_user}  {_tags(user)}  active_from={user.active_from}"
+             for user in plan.inserts]
+    for label, changes in (("update", plan.updates), ("reactivate", plan.reactivations),
+                           ("deactivate", plan.deactivations)):
+        lines += [f"  ~ {label:<11} {change.end_user}  {_diff(change)}" for change in changes]
+    lines += [f"  - delete      {user.end_user}" for user in plan.deletes]
+    return lines
+
+
 def print_plan(report: RunReport, out: TextIO) -> None:
     if report.guarded is None:
         return
@@ -66,15 +77,7 @@ def print_plan(report: RunReport, out: TextIO) -> None:
     out.write(f"{verb}: {counts['insert']} insert, {counts['update']} update, "
               f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
               f"{counts['delete']} delete; {counts['unchanged']} unchanged\n")
-    for user in plan.inserts:
-        out.write(f"  + insert      {user.end_user}  {_tags(user)}  "
-                  f"active_from={user.active_from}\n")
-    for label, changes in (("update", plan.updates), ("reactivate", plan.reactivations),
-                           ("deactivate", plan.deactivations)):
-        for change in changes:
-            out.write(f"  ~ {label:<11} {change.end_user}  {_diff(change)}\n")
-    for user in plan.deletes:
-        out.write(f"  - delete      {user.end_user}\n")
+    out.writelines(line + "\n" for line in plan_lines(plan))
     blocked = report.guarded.blocked
     if blocked.destructive:
         out.write(f"Blocked by a guard ({blocked.destructive}):\n")

@@ -90,6 +90,7 @@ def test_rollback_restores_a_run_exactly(stateful: Any, standin: NebulyStandIn) 
 
     preview = run_cli("rollback", report.run_id, "--config", str(cfg), "--dry-run")
     assert preview.returncode == 0 and "would change 4 users" in preview.stdout
+    assert "~ update      user00002@example.com  department: Ops -> Sales" in preview.stdout
     outcome = rollback(load_config(cfg), report.run_id)
     assert outcome.exit_code == ExitCode.OK, outcome.message
     assert roster(standin) == before
