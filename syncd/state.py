@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -134,8 +135,7 @@ class StateDir:
         write_json_atomic(path, {
             "run_id": run_id, "kind": kind, "rollback_of": of,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "changes": [{"action": a, "before": user_to_json(b), "after": user_to_json(c)}
-                        for a, b, c in changes],
+            "changes": _changes_to_json(changes),
         })
         return path
 
@@ -165,8 +165,7 @@ class StateDir:
             "plan_id": plan.plan_id, "reason": plan.reason,
             "created_at": plan.created_at.isoformat(timespec="seconds"),
             "expires_at": plan.expires_at.isoformat(timespec="seconds"),
-            "changes": [{"action": a, "before": user_to_json(b), "after": user_to_json(c)}
-                        for a, b, c in plan.changes],
+            "changes": _changes_to_json(plan.changes),
         })
         return path
 
@@ -265,6 +264,12 @@ class StateDir:
             raise StateError(f"cannot list {folder}: {exc.strerror}") from None
         return [folder / n for n in names
                 if n.endswith(".json") and not n.startswith(".") and (folder / n).is_file()]
+
+
+def _changes_to_json(changes: Iterable[tuple[str, NebulyUser | None, NebulyUser | None]]
+                     ) -> list[dict[str, Any]]:
+    return [{"action": a, "before": user_to_json(b), "after": user_to_json(c)}
+            for a, b, c in changes]
 
 
 def _changes(doc: dict[str, Any]) -> list[dict[str, Any]]:
