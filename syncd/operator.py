@@ -6,7 +6,8 @@ sync run: read_desired, the Nebuly client, apply_plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,25 +42,24 @@ def _state(config: SyncdConfig) -> StateDir:
     return StateDir(config.state_dir)
 
 
-def _http(config: SyncdConfig, http: httpx.Client | None) -> httpx.Client:
+@contextmanager
+def _session(config: SyncdConfig, http: httpx.Client | None) -> Iterator[httpx.Client]:
+    """One HTTP client for a whole command (read and write): the injected one, or ours."""
     if http is not None:
-        return http
+        yield http
+        return
     key = config.nebuly.resolve_api_key()
     log.register_secret(key)
-    return make_http_client(config.nebuly.url, key, config.nebuly.timeout)
+    with make_http_client(config.nebuly.url, key, config.nebuly.timeout) as own:
+        yield own
 
 
 def _finish(config: SyncdConfig, state: StateDir, plan: Plan, *, dry_run: bool, kind: str,
-            of: str, skipped: list[tuple[str, str]], http: httpx.Client | None) -> OperatorResult:
+            of: str, skipped: list[tuple[str, str]], http: httpx.Client) -> OperatorResult:
     """Apply `plan`, record it as a run of its own (so it can be rolled back too)."""
     run_id = new_run_id(datetime.now(UTC))
     logger = log.get_logger().bind(run_id=run_id)
-    client_http = _http(config, http)
-    try:
-        result = apply_plan(nebuly_client(config, client_http), plan, dry_run=dry_run)
-    finally:
-        if http is None:
-            client_http.close()
+    result = apply_plan(nebuly_client(config, http), plan, dry_run=dry_run)
     if not dry_run and result.changes:
         state.save_run(run_id, result.changes, kind=kind, of=of)
     code = (ExitCode.NEBULY_FAILED if result.aborted else
@@ -85,6 +85,12 @@ def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
             sources: Sequence[Source] | None = None,
             http: httpx.Client | None = None) -> OperatorResult:
     """Apply exactly the blocked part of a plan, after checking those people are still gone."""
+    with _session(config, http) as session:
+        return _approve(config, plan_id, dry_run, sources, session)
+
+
+def _approve(config: SyncdConfig, plan_id: str, dry_run: bool,
+             sources: Sequence[Source] | None, http: httpx.Client) -> OperatorResult:
     state = _state(config)
     stored = state.load_plan(plan_id)
     if stored.expired(datetime.now(UTC)):
@@ -138,6 +144,13 @@ def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
 
 def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: bool = False,
              http: httpx.Client | None = None) -> OperatorResult:
+    """Restore the values every user had before `run_id` changed them (see _rollback)."""
+    with _session(config, http) as session:
+        return _rollback(config, run_id, dry_run, force, session)
+
+
+def _rollback(config: SyncdConfig, run_id: str, dry_run: bool, force: bool,
+              http: httpx.Client) -> OperatorResult:
     """Restore the values every user had before `run_id` changed them.
 
     Users changed again since that run are skipped (their later change would be
@@ -184,15 +197,11 @@ def _as_held(user: NebulyUser, current: NebulyUser) -> NebulyUser:
     return NebulyUser(current.end_user, user.tags, user.active_from, user.active_to)
 
 
-def _roster(config: SyncdConfig, http: httpx.Client | None) -> Roster | OperatorResult:
-    client_http = _http(config, http)
+def _roster(config: SyncdConfig, http: httpx.Client) -> Roster | OperatorResult:
     try:
-        return nebuly_client(config, client_http).list_users()
+        return nebuly_client(config, http).list_users()
     except NebulyError as exc:
         return OperatorResult(ExitCode.NEBULY_FAILED, f"{exc}; nothing was applied")
-    finally:
-        if http is None:
-            client_http.close()
 
 
 def preview(config: SyncdConfig, sources: Sequence[Source] | None = None) -> MergedRoster:
