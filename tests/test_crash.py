@@ -158,6 +158,10 @@ def crash_trial(standin: NebulyStandIn, workdir: Path, seed: int, max_runs: int 
     drop = rng.random() < 0.5
     if drop:
         restart(standin)
+    else:
+        # Left to land: let them land before the normal run, or one may be counted
+        # as a write of the run after it.
+        assert _wait_for(lambda: standin.in_flight() == 0, 10), "a request never finished"
     trial = Trial(seed, kill_after, writes, early_exit is not None, drop)
     if early_exit not in (None, 0):
         trial.problems.append(f"syncd once exited {early_exit} before the kill")

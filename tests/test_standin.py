@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -550,3 +551,24 @@ def test_cli_refuses_to_start_without_a_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "NEBULY_API_KEY" in result.stderr
+
+
+def test_in_flight_counts_requests_held_by_a_delay() -> None:
+    with NebulyStandIn(api_key="k") as server:
+        server.inject(Fault(method="GET", delay=0.5))
+        seen: list[int] = []
+
+        def get() -> None:
+            with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}) as c:
+                c.get("/api/external/platform-users")
+
+        worker = threading.Thread(target=get)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            if server.in_flight():
+                seen.append(server.in_flight())
+            time.sleep(0.01)
+        worker.join()
+        assert seen == [1]
+        assert server.in_flight() == 0 and [c.method for c in server.calls] == ["GET"]

@@ -103,6 +103,7 @@ class NebulyStandIn:
         self._roster = Roster()
         self._faults = FaultQueue()
         self._calls: list[Call] = []
+        self._in_flight = 0  # API requests being handled (a delay fault may hold them)
         self._generation = 0  # bumped on every roster change, under _lock
         self._save_lock = threading.Lock()
         self._saved_generation = 0
@@ -194,11 +195,26 @@ class NebulyStandIn:
         with self._lock:
             self._calls.clear()
 
+    def in_flight(self) -> int:
+        """API requests received but not yet answered (and so not yet in `calls`)."""
+        with self._lock:
+            return self._in_flight
+
     # -- request handling (called from handler threads) ------------------
     def serve_api(self, method: str, path: str, body: bytes, auth: str | None) -> Reply:
         arrived = time.monotonic()
-        reply = self._route_api(method, path, body, auth)
         with self._lock:
+            self._in_flight += 1
+        try:
+            reply = self._route_api(method, path, body, auth)
+        except BaseException:
+            with self._lock:
+                self._in_flight -= 1
+            raise
+        # Recorded in the same step as it stops being in flight: a caller waiting
+        # for in_flight() == 0 then sees it in `calls`.
+        with self._lock:
+            self._in_flight -= 1
             status = 0 if reply.drop else reply.status
             self._calls.append(Call(method, path, status, reply.n_users, arrived))
         return reply
