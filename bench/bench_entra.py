@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 SELECT = "id,accountEnabled,userType,userPrincipalName,country,department,jobTitle"
@@ -27,8 +28,8 @@ TEMPLATES = {"department": "{department}", "region": "{country}", "role": "{jobT
 
 
 def read_sdk(args: argparse.Namespace) -> int:
-    from syncd.sources.entra_config import EntraSourceConfig
-    from syncd.sources.entra_source import EntraSource
+    from syncd.sources.entra.config import EntraSourceConfig
+    from syncd.sources.entra.source import EntraSource
 
     config = EntraSourceConfig.model_validate({
         "name": "entra", "type": "entra", "tenant_id": args.tenant, "client_id": args.client,
@@ -46,7 +47,7 @@ def read_plain(args: argparse.Namespace) -> int:
 def read_plain_records(args: argparse.Namespace) -> int:
     """The plain pager doing the source's job too: the same SourceRecords as EntraSource."""
     from syncd.sources.base import SourceRecord
-    from syncd.sources.entra_attrs import flatten_user
+    from syncd.sources.entra.attrs import flatten_user
 
     records = []
     for user in plain_pages(args):
@@ -115,8 +116,9 @@ def parent(args: argparse.Namespace) -> None:
     # The stand-in runs in its own process: children inherit the parent's peak
     # RSS (ru_maxrss survives fork+exec on Linux), so the parent must stay small.
     server = subprocess.Popen(
-        [sys.executable, "-m", "syncd.sources.entra_standin", "--users", str(args.users)],
-        stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "standins.entra", "--users", str(args.users)],
+        stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[1])  # the stand-ins live in the repository
     try:
         assert server.stdout is not None
         info = json.loads(server.stdout.readline())

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from syncd.sources.ldap_config import LdapSourceConfig  # noqa: E402
-from syncd.sources.ldap_source import LdapSource  # noqa: E402
+from syncd.sources.ldap.config import LdapSourceConfig  # noqa: E402
+from syncd.sources.ldap.source import LdapSource  # noqa: E402
 
 # The worker processes import only what a real read needs; tests.slapd (and its
 # cryptography import) is loaded by the parent alone.

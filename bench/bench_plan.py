@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from syncd.model import DesiredUser, NebulyUser  # noqa: E402
-from syncd.plan import PlanPolicy, plan  # noqa: E402
+from syncd.core.model import DesiredUser, NebulyUser  # noqa: E402
+from syncd.core.plan import PlanPolicy, plan  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 OLD = date(2025, 1, 1)
@@ -68,7 +68,7 @@ def baseline_module(rev: str) -> ModuleType:
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:syncd/plan.py"],
                             check=True, capture_output=True, text=True).stdout
     (tmp / "baseline_model.py").write_text(model)
-    (tmp / "baseline_plan.py").write_text(source.replace("from syncd.model import",
+    (tmp / "baseline_plan.py").write_text(source.replace("from syncd.core.model import",
                                                          "from baseline_model import"))
     sys.path.insert(0, str(tmp))
     spec = importlib.util.spec_from_file_location("baseline_plan", tmp / "baseline_plan.py")

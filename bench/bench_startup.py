@@ -52,7 +52,8 @@ def wall(cmd: list[str]) -> float:
 
 
 def imported_heavy(config: Path) -> list[str]:
-    code = ("import sys; from syncd.cli import main; rc = main(['once', '--config', sys.argv[1]]);"
+    code = ("import sys; from syncd.app.cli import main; "
+            "rc = main(['once', '--config', sys.argv[1]]);"
             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules)); sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
                           text=True, check=True)
@@ -60,7 +61,7 @@ def imported_heavy(config: Path) -> list[str]:
 
 
 def slowest_imports(config: Path, top: int) -> list[tuple[int, str]]:
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syncd.cli", "once",
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syncd.app.cli", "once",
                            "--config", str(config)], capture_output=True, text=True, check=True)
     rows = []
     for line in done.stderr.splitlines():

@@ -205,15 +205,16 @@ def measure(cmd: list[str], env: dict[str, str] | None = None,
 
 
 class StandIn:
-    """The Nebuly stand-in in its own process (python -m syncd.nebuly.standin)."""
+    """The Nebuly stand-in in its own process (python -m standins.nebuly)."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "NEBULY_API_KEY": API_KEY}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd.nebuly.standin", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "standins.nebuly", "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT)  # the stand-ins live in the repository, not the package
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

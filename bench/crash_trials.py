@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from standins.nebuly.server import NebulyStandIn
 from syncd import log
-from syncd.nebuly.standin import NebulyStandIn
 from tests.conftest import CANARY_API_KEY
 from tests.test_crash import WRITE_CALLS, crash_trial
 

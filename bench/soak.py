@@ -101,13 +101,14 @@ schedule: {{interval: 20ms, run_at_start: true}}
 health: {{host: 127.0.0.1, port: {health_port}}}
 """, encoding="utf-8")
     standin = subprocess.Popen(
-        [sys.executable, "-m", "syncd.nebuly.standin", "--port", str(nebuly_port),
-         "--api-key-env", "SOAK_KEY"], env=env, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "standins.nebuly", "--port", str(nebuly_port),
+         "--api-key-env", "SOAK_KEY"], env=env, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[1])  # the stand-ins live in the repository
     assert standin.stdout is not None
     standin.stdout.readline()  # "listening on ..."
     result = SoakResult()
     start = time.monotonic()
-    daemon = subprocess.Popen([sys.executable, "-m", "syncd.cli", "run", "--config",
+    daemon = subprocess.Popen([sys.executable, "-m", "syncd.app.cli", "run", "--config",
                                str(config)], env=env, stderr=subprocess.PIPE, text=True)
     stop_mutating = threading.Event()
 

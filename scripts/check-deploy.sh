@@ -173,9 +173,9 @@ example_configs_check() {
 import os, sys
 sys.path.insert(0, os.getcwd())
 try:
-    from syncd.config import SyncdConfig, parse_config
+    from syncd.config.model import SyncdConfig, parse_config
 except Exception as exc:  # syncd not importable with this python
-    print(f"SKIP: cannot import syncd.config ({exc})"); sys.exit(0)
+    print(f"SKIP: cannot import syncd.config.model ({exc})"); sys.exit(0)
 if not {"state_dir", "health"} <= set(SyncdConfig.model_fields):
     print("SKIP: syncd config model has no state_dir/health yet"); sys.exit(0)
 os.environ.setdefault("CREDENTIALS_DIRECTORY", "/run/credentials/syncd.service")
@@ -192,7 +192,7 @@ check "check-jsonschema vendor.compose-spec deploy/compose/docker-compose.yml" c
 check "yamllint deploy/" yamllint_check
 check "systemd-analyze verify deploy/systemd/syncd.service (no stderr)" systemd_verify_check
 check "systemd-analyze security --offline=true (exposure <= 2.0)" systemd_security_check
-check "example configs parse with syncd.config" example_configs_check
+check "example configs parse with syncd.config.model" example_configs_check
 
 if ((failures)); then
     echo "check-deploy: $failures check(s) failed"

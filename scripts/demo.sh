@@ -8,7 +8,7 @@ PORT=8931
 export NEBULY_API_KEY="${NEBULY_API_KEY:-demo-key}"
 mkdir -p demo-state
 rm -f demo-state/nebuly.json   # every demo starts from an empty Nebuly project
-.venv/bin/python -m syncd.nebuly.standin --port "$PORT" --api-key-env NEBULY_API_KEY \
+.venv/bin/python -m standins.nebuly --port "$PORT" --api-key-env NEBULY_API_KEY \
   --state demo-state/nebuly.json > demo-state/standin.log 2>&1 &
 standin=$!
 trap 'kill $standin 2>/dev/null || true' EXIT

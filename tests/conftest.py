@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import structlog
 
+from standins.nebuly.server import NebulyStandIn
 from syncd import log
-from syncd.config import SyncdConfig, load_config
-from syncd.nebuly.standin import NebulyStandIn
+from syncd.config.model import SyncdConfig, load_config
 
 # Canary secrets: configured throughout the suite; they must never appear in
 # any log line, message, plan file or exception text.
@@ -81,7 +81,7 @@ def roster(standin: NebulyStandIn) -> dict[str, dict[str, Any]]:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`syncd ARGS` as a subprocess; never a traceback, never a secret in its output."""
-    done = subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False)
     for canary in CANARIES:
         assert canary not in done.stdout + done.stderr

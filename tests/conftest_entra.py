@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from syncd.sources.entra_config import EntraSourceConfig
-from syncd.sources.entra_standin import GraphStandin, Identity
-from syncd.sources.entra_standin_data import Directory, Group, make_users, user_id
-from syncd.sources.entra_standin_tls import make_client_certificate
+from standins.entra.data import Directory, Group, make_users, user_id
+from standins.entra.server import GraphStandin, Identity
+from standins.entra.tls import make_client_certificate
+from syncd.sources.entra.config import EntraSourceConfig
 
 N_USERS = 2500
 DISABLED_EVERY = 50

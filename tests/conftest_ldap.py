@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from syncd.sources.ldap_backends import python_ldap_available
-from syncd.sources.ldap_config import LdapSourceConfig
+from syncd.sources.ldap.backends import python_ldap_available
+from syncd.sources.ldap.config import LdapSourceConfig
 from tests.slapd import (
     GROUPS,
     PEOPLE,

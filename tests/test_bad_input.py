@@ -20,10 +20,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, run_once
-from syncd.model import id_key
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.config.model import load_config
+from syncd.core.model import id_key
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import CANARIES, CANARY_API_KEY, person, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_broken_config_is_one_clear_line_and_exit_2(tmp_path: Path, standin: Neb
     else:
         path.write_text(broken, encoding="utf-8")
     commands = {cmd: subprocess.Popen(
-        [sys.executable, "-m", "syncd.cli", cmd, "--config", str(path)], cwd=REPO,
+        [sys.executable, "-m", "syncd.app.cli", cmd, "--config", str(path)], cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for cmd in ("validate", "once")}
     expected = case.expected

@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 import pytest
 
 from syncd import log
-from syncd.cli_ops import NEEDS_STATE_DIR
-from syncd.config import load_config
-from syncd.engine import ExitCode
+from syncd.app.commands import NEEDS_STATE_DIR
+from syncd.config.model import load_config
+from syncd.run.orchestrator import ExitCode
+from syncd.run.state import StateDir, StateError
 from syncd.sources.base import SourceError
-from syncd.sources.ldap_config import LdapSourceConfig
-from syncd.sources.ldap_source import LdapSource
-from syncd.state import StateDir, StateError
+from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_API_KEY, config_text, person, run_cli, write_csv
 
 RUN_ID = "20261122T101500Z-3fa2c1"

@@ -8,7 +8,8 @@ from datetime import date
 import httpx
 import pytest
 
-from syncd.model import NebulyUser
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.core.model import NebulyUser
 from syncd.nebuly.client import (
     NebulyAuthError,
     NebulyClient,
@@ -18,7 +19,6 @@ from syncd.nebuly.client import (
     make_http_client,
 )
 from syncd.nebuly.retry import RetryPolicy, parse_retry_after
-from syncd.nebuly.standin import Fault, NebulyStandIn
 from tests.conftest import CANARY_API_KEY
 
 D = date(2026, 1, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import ConfigError, load_config, parse_config
+from syncd.config.model import ConfigError, load_config, parse_config
 from tests.conftest import CANARY_API_KEY
 
 ACCEPTANCE = """
@@ -121,7 +121,7 @@ def test_secret_from_file_is_read_each_time(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "syncd.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "syncd.app.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=60, check=False)
 
 

@@ -20,10 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, run_once
-from syncd.model import id_key
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.config.model import load_config
+from syncd.core.model import id_key
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import config_text, person, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def crash_trial(standin: NebulyStandIn, workdir: Path, seed: int, max_runs: int 
     standin.inject(Fault(method="PUT", delay=WRITE_DELAY, times=-1),
                    Fault(method="POST", delay=WRITE_DELAY, times=-1))
     kill_after = rng.uniform(0, WRITE_CALLS * WRITE_DELAY * 1.3)
-    proc = subprocess.Popen([sys.executable, "-m", "syncd.cli", "once", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "syncd.app.cli", "once", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     try:
         got_get = _wait_for(lambda: any(c.method == "GET" for c in standin.calls)

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncd.daemon import backoff_delay, build_schedule, crontab_day_of_week
-from syncd.engine import run_once
-from syncd.health import HealthState
-from syncd.metrics import Metrics
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.app.daemon import backoff_delay, build_schedule, crontab_day_of_week
+from syncd.app.health import HealthState
+from syncd.app.metrics import Metrics
+from syncd.run.orchestrator import run_once
 from tests.conftest import CANARIES, CANARY_API_KEY, person, write_csv
 
 
@@ -82,7 +82,7 @@ class DaemonProcess:
 
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "syncd.app.cli", "run", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._lock = threading.Lock()
@@ -198,7 +198,7 @@ def test_crontab_days_keep_crontab_numbering(field: str, names: str) -> None:
 
 
 def test_schedules() -> None:
-    from syncd.config import ScheduleConfig
+    from syncd.config.model import ScheduleConfig
 
     assert build_schedule(ScheduleConfig()).period == 3600
     weekdays = build_schedule(ScheduleConfig(cron="0 2 * * 1-5", timezone="Europe/Paris"))
@@ -227,7 +227,7 @@ def test_readiness_follows_the_last_completed_run() -> None:
 
 def test_metrics_observe_a_real_run(tmp_path: Path, standin: NebulyStandIn) -> None:
     csv_path = write_csv(tmp_path / "roster.csv", [person(i) for i in range(7)])
-    from syncd.config import load_config
+    from syncd.config.model import load_config
 
     config = load_config(daemon_config(tmp_path / "c.yaml", standin.url, csv_path))
     registry = Metrics("9.9.9")
@@ -360,7 +360,7 @@ def test_sigterm_during_apply_stops_after_the_in_flight_batch(
     daemon.assert_clean_output()
 
     standin.clear_faults()
-    once = subprocess.run([sys.executable, "-m", "syncd.cli", "once", "--config", str(cfg)],
+    once = subprocess.run([sys.executable, "-m", "syncd.app.cli", "once", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert once.returncode == 0, once.stderr
     assert len(standin.users()) == users

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from syncd.config import ConfigError, parse_config
-from syncd.sources.entra_attrs import flatten_user, graph_select
-from syncd.sources.entra_config import EntraSourceConfig
+from syncd.config.model import ConfigError, parse_config
+from syncd.sources.entra.attrs import flatten_user, graph_select
+from syncd.sources.entra.config import EntraSourceConfig
 
 BASE: dict[str, Any] = {
     "name": "entra", "type": "entra", "tenant_id": "t", "client_id": "c",
@@ -123,7 +123,7 @@ def test_flatten_user() -> None:
 def test_config_and_source_construction_do_not_import_the_sdk() -> None:
     code = (
         "import sys\n"
-        "from syncd.config import parse_config\n"
+        "from syncd.config.model import parse_config\n"
         "from syncd.sources.factory import build_source\n"
         "cfg = parse_config('''nebuly: {api_key: k}\n"
         "sources: [{name: e, type: entra, tenant_id: t, client_id: c, client_secret: s,"

@@ -7,9 +7,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from syncd.config import SyncdConfig, load_config
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import NebulyStandIn
+from standins.nebuly.server import NebulyStandIn
+from syncd.config.model import SyncdConfig, load_config
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import CANARIES, CANARY_CLIENT_SECRET, config_text, person, write_csv
 from tests.conftest_entra import SALES, Entra, entra_server, graph, is_disabled, is_guest
 
@@ -84,7 +84,7 @@ def test_failed_graph_read_writes_nothing(tmp_path: Path, standin: NebulyStandIn
 def test_refused_secret_through_the_cli_writes_nothing_and_shows_no_secret(
         tmp_path: Path, standin: NebulyStandIn, graph: Entra) -> None:
     cfg, _ = write_config(tmp_path, standin, graph, CANARY_CLIENT_SECRET)
-    done = subprocess.run([sys.executable, "-m", "syncd.cli", "once", "--config", str(cfg)],
+    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "once", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == ExitCode.SOURCE_FAILED, done.stderr
     assert "cannot get an access token" in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from syncd.sources.base import SourceError
-from syncd.sources.entra_source import EntraSource
+from syncd.sources.entra.source import EntraSource
 from tests.conftest import CANARY_CLIENT_SECRET
 from tests.conftest_entra import N_USERS, Entra, entra_server, graph
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from standins.entra.data import user_id
+from standins.entra.tls import make_tls
 from syncd.sources.base import SourceError, SourceRead
-from syncd.sources.entra_source import EntraSource
-from syncd.sources.entra_standin_data import user_id
-from syncd.sources.entra_standin_tls import make_tls
+from syncd.sources.entra.source import EntraSource
 from tests.conftest_entra import (
     CERT_PASSWORD,
     CONTRACT,
@@ -192,7 +192,7 @@ def test_unknown_property_is_a_clear_source_error(graph: Entra) -> None:
 
 
 def test_records_map_through_the_templates(graph: Entra) -> None:
-    from syncd.mapping import SourceMapper
+    from syncd.core.mapping import SourceMapper
 
     config = graph.config(groups=[SALES])
     mapped = SourceMapper(config).map(EntraSource(config).read().records)

@@ -22,10 +22,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, RunReport, run_once
-from syncd.model import id_key
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.config.model import load_config
+from syncd.core.model import id_key
+from syncd.run.orchestrator import ExitCode, RunReport, run_once
 from tests.conftest import CANARIES, config_text, person, write_csv
 
 TODAY = date(2026, 11, 22)
@@ -316,7 +316,7 @@ def test_nebuly_faults_through_the_cli(standin: NebulyStandIn, tmp_path: Path, m
               for f in kind.build(method, -1 if persistent else 1)]
     standin.inject(*faults)
     today = datetime.now(UTC).date()
-    done = subprocess.run([sys.executable, "-m", "syncd.cli", "once", "--config", str(cfg)],
+    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "once", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
     assert "Traceback" not in done.stderr + done.stdout
     assert not any(c in done.stderr + done.stdout for c in CANARIES)

@@ -7,11 +7,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from syncd.config import SyncdConfig, load_config
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import NebulyStandIn
-from syncd.sources.ldap_config import LdapSourceConfig
-from syncd.sources.ldap_source import LdapSource
+from standins.nebuly.server import NebulyStandIn
+from syncd.config.model import SyncdConfig, load_config
+from syncd.run.orchestrator import ExitCode, run_once
+from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_API_KEY
 from tests.conftest_ldap import (
     group_dn,

@@ -6,11 +6,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from syncd.config import SyncdConfig
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import NebulyStandIn
-from syncd.sources.entra_standin import GraphStandin
-from syncd.sources.entra_standin_data import Directory, make_users
+from standins.entra.data import Directory, make_users
+from standins.entra.server import GraphStandin
+from standins.nebuly.server import NebulyStandIn
+from syncd.config.model import SyncdConfig
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import CANARY_API_KEY, roster
 from tests.conftest_ldap import PILOT_NESTED, corp_fixture, group_dn, source_config
 from tests.slapd import Slapd

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncd.sources.base import SourceError
-from syncd.sources.ldap_source import LdapSource
+from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_PASSWORD
 from tests.conftest_ldap import (
     EMEA,

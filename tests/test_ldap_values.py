@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from syncd.config import ConfigError, parse_config
-from syncd.sources.ldap_backends import ad_bind_hint, choose_backend, failure_for_result
-from syncd.sources.ldap_config import LdapSourceConfig
-from syncd.sources.ldap_source import search_plan
-from syncd.sources.ldap_values import (
+from syncd.config.model import ConfigError, parse_config
+from syncd.sources.ldap.backends import ad_bind_hint, choose_backend, failure_for_result
+from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.ldap.source import search_plan
+from syncd.sources.ldap.values import (
     ValueRules,
     dn_attributes,
     escape_filter_value,
@@ -195,9 +195,9 @@ def test_loading_the_config_imports_no_ldap_library(tmp_path: Path) -> None:
     config.write_text("nebuly: {api_key: k}\nsources:\n"
                       "  - {name: corp, type: ldap, url: 'ldaps://dc1', base_dn: 'dc=x', "
                       "end_user: '{mail}'}\n")
-    code = ("import sys; from pathlib import Path; from syncd.config import load_config; "
+    code = ("import sys; from pathlib import Path; from syncd.config.model import load_config; "
             f"load_config(Path({str(config)!r})); "
-            "from syncd.sources.ldap_source import LdapSource; "
+            "from syncd.sources.ldap.source import LdapSource; "
             "bad = [m for m in ('ldap3', 'ldap') if m in sys.modules]; "
             "sys.exit(f'imported {bad}' if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

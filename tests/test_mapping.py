@@ -6,12 +6,13 @@ from datetime import date
 
 import pytest
 
-from syncd.config_types import TagTemplate
-from syncd.mapping import MappedSource, SourceMapper, Template, TemplateError
-from syncd.merge import merge
-from syncd.model import DesiredUser, IdCase
+from syncd.config.types import TagTemplate
+from syncd.core.mapping import MappedSource, SourceMapper
+from syncd.core.merge import merge
+from syncd.core.model import DesiredUser, IdCase
+from syncd.core.templates import Template, TemplateError
 from syncd.sources.base import record
-from syncd.sources.csv_config import CsvSourceConfig
+from syncd.sources.csv.config import CsvSourceConfig
 
 
 def source(**extra: object) -> CsvSourceConfig:

@@ -29,10 +29,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, RunReport, run_once
-from syncd.model import id_key
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.config.model import load_config
+from syncd.core.model import id_key
+from syncd.run.orchestrator import ExitCode, RunReport, run_once
 from tests.conftest import CANARY_API_KEY, write_csv
 
 POOL = 10

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, run_once
-from syncd.mapping import parse_date
-from syncd.nebuly.standin import NebulyStandIn
-from syncd.operator import approve, rollback
-from syncd.state import StateDir
+from standins.nebuly.server import NebulyStandIn
+from syncd.config.model import load_config
+from syncd.core.dates import parse_date
+from syncd.run.operations import approve, rollback
+from syncd.run.orchestrator import ExitCode, run_once
+from syncd.run.state import StateDir
 from tests.conftest import config_text, person, roster, run_cli, write_csv
 
 TODAY = date(2026, 11, 22)

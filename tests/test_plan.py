@@ -7,10 +7,10 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.config_types import parse_limit
-from syncd.guards import check
-from syncd.model import DesiredUser, NebulyUser, id_key
-from syncd.plan import Plan, PlanPolicy, plan
+from syncd.config.types import parse_limit
+from syncd.core.model import DesiredUser, NebulyUser, id_key
+from syncd.core.plan import Plan, PlanPolicy, plan
+from syncd.core.policy import check
 
 TODAY = date(2026, 11, 22)
 EARLIER = date(2026, 1, 5)
@@ -253,7 +253,7 @@ def test_an_empty_read_is_never_planned_when_guarded(actual: list[NebulyUser]) -
 
 
 def test_delete_mode_respects_the_grace_period_and_leaves_history_alone() -> None:
-    from syncd.plan import Missing
+    from syncd.core.plan import Missing
 
     policy = PlanPolicy(departed="delete", grace_runs=3)
     actual = [have("gone@x.com"), have("left-long-ago@x.com", active_to=EARLIER)]

@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import Fault, NebulyStandIn
-from syncd.operator import approve, rollback
-from syncd.state import StateDir
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.config.model import load_config
+from syncd.run.operations import approve, rollback
+from syncd.run.orchestrator import ExitCode, run_once
+from syncd.run.state import StateDir
 from tests.conftest import config_text, person, roster, write_csv
 
 TODAY = date(2026, 11, 22)

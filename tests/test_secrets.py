@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.nebuly.standin import NebulyStandIn
+from standins.nebuly.server import NebulyStandIn
 from tests.conftest import CANARIES, CANARY_API_KEY, person, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def _run_all(cfg: Path, tmp_path: Path) -> dict[str, subprocess.CompletedProcess
     done = {}
     # validate and plan write nothing and may run side by side; once runs after them.
     for wave in (("validate", "plan"), ("once",)):
-        procs = {name: subprocess.Popen([sys.executable, "-m", "syncd.cli", *commands[name],
+        procs = {name: subprocess.Popen([sys.executable, "-m", "syncd.app.cli", *commands[name],
                                          "--config", str(cfg)], cwd=REPO, env=env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for name in wave}

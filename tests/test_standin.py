@@ -17,8 +17,9 @@ import httpx
 import msgspec
 import pytest
 
-from syncd.nebuly.standin import Call, Fault, NebulyStandIn
+from standins.nebuly.server import Call, Fault, NebulyStandIn
 
+REPO = Path(__file__).resolve().parents[1]
 KEY = "test-key"
 PLATFORM = "/api/external/platform-users"
 ELIGIBLE = "/api/external/eligible-users"
@@ -493,9 +494,9 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
 
 
 def _start_cli(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "STANDIN_TEST_KEY": "cli-key"}
+    env = {**os.environ, "STANDIN_TEST_KEY": "cli-key", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd.nebuly.standin", "--port", "0", *args],
+        [sys.executable, "-m", "standins.nebuly", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -540,8 +541,9 @@ def test_cli_serves_until_signalled(tmp_path: Path, sig: signal.Signals) -> None
 
 def test_cli_refuses_to_start_without_a_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NEBULY_API_KEY"}
+    env["PYTHONPATH"] = str(REPO)
     result = subprocess.run(
-        [sys.executable, "-m", "syncd.nebuly.standin", "--port", "0"],
+        [sys.executable, "-m", "standins.nebuly", "--port", "0"],
         capture_output=True,
         text=True,
         env=env,

@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import Fault, NebulyStandIn
+from standins.nebuly.server import Fault, NebulyStandIn
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import config_text, person, roster, run_cli, write_csv
 
 TODAY = date(2026, 11, 22)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import load_config
-from syncd.engine import ExitCode, run_once
-from syncd.nebuly.standin import NebulyStandIn
-from syncd.nebuly.standin_faults import WRITE_METHODS
+from standins.nebuly.faults import WRITE_METHODS
+from standins.nebuly.server import NebulyStandIn
+from syncd.config.model import load_config
+from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import config_text, person, write_csv
 
 TODAY = date(2026, 11, 22)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from syncd.model import NebulyUser, id_key
+from syncd.core.model import NebulyUser, id_key
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 Api = Literal["platform-users", "eligible-users"]

@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One directory entry, flattened to string attributes.
-
-    Keys are lower-case so templates match attribute names the way directories
-    do (LDAP and Graph names are case-insensitive). Multi-valued and binary
-    attributes are rendered to a single string by the source itself.
-    `origin` locates the record for an admin: "roster.csv line 12", a DN, an id.
-    """
-
-    attributes: Mapping[str, str]
-    origin: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordProblem:
-    """A record that was reported and skipped; the rest of the read goes on.
-
-    `attributes` holds what could still be read of it (lower-case keys): when
-    they give the person's id, that person is known to exist and is protected
-    from looking departed.
-    """
-
-    origin: str
-    message: str
-    attributes: Mapping[str, str] | None = None
+from syncd.core.model import RecordProblem, SourceRecord, record
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +39,4 @@ class Source(Protocol):
     def read(self) -> SourceRead: ...
 
 
-def record(attributes: Mapping[str, str], origin: str) -> SourceRecord:
-    """Build a SourceRecord, lower-casing attribute names."""
-    return SourceRecord({k.lower(): v for k, v in attributes.items()}, origin)
+__all__ = ["RecordProblem", "Source", "SourceError", "SourceRead", "SourceRecord", "record"]

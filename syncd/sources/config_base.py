@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from syncd.config_types import TagSpec
+from syncd.config.types import TagSpec
 
 
 class SourceConfigBase(BaseModel):

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from syncd.sources.base import Source
 from syncd.sources.config_base import SourceConfigBase
-from syncd.sources.csv_config import CsvSourceConfig
-from syncd.sources.entra_config import EntraSourceConfig
-from syncd.sources.ldap_config import LdapSourceConfig
+from syncd.sources.csv.config import CsvSourceConfig
+from syncd.sources.entra.config import EntraSourceConfig
+from syncd.sources.ldap.config import LdapSourceConfig
 
 
 def build_source(config: SourceConfigBase) -> Source:
     if isinstance(config, CsvSourceConfig):
-        from syncd.sources.csv_source import CsvSource
+        from syncd.sources.csv.source import CsvSource
 
         return CsvSource(config)
     if isinstance(config, LdapSourceConfig):
-        from syncd.sources.ldap_source import LdapSource
+        from syncd.sources.ldap.source import LdapSource
 
         return LdapSource(config)
     if isinstance(config, EntraSourceConfig):
-        from syncd.sources.entra_source import EntraSource
+        from syncd.sources.entra.source import EntraSource
 
         return EntraSource(config)
     raise TypeError(f"no source for {type(config).__name__}")

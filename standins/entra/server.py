@@ -1,0 +1,381 @@
+"""A local stand-in for Entra ID sign-in and Microsoft Graph (tests and benchmark).
+
+Two listeners share one handler: HTTPS on 127.0.0.1 (azure-identity refuses an
+http:// authority; a throwaway CA signs the cert) and plain HTTP on 127.0.0.1
+(kiota sends tokens over http only to loopback, which is what this is).
+
+Served: `/{tenant}/oauth2/v2.0/token` (client secret, certificate assertion,
+federated token), `/{tenant}/v2.0/.well-known/openid-configuration`, an App
+Service style managed identity endpoint `/msi/token`, and Graph
+`/v1.0/users` and `/v1.0/groups/{id}/transitiveMembers/{microsoft.graph.user|graph.user}`
+with `$select`, `$filter` (eq clauses joined by `and`), `$top`, `@odata.nextLink`.
+Faults (throttling, 503, dropped page, token failure) are injected through
+methods; `counters` and `seen` record what clients did.
+
+Run: python -m standins.entra.server --users 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import secrets
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from standins.entra.auth import msi_reply, token_reply
+from standins.entra.data import (
+    Directory,
+    PageCache,
+    QueryError,
+    make_users,
+    page_index,
+    parse_filter,
+    parse_select,
+    parse_top,
+    query_string,
+)
+from standins.entra.tls import TlsFiles, make_tls, server_context
+
+TENANT_ID = "00000000-0000-0000-0000-000000000000"
+CLIENT_ID = "11111111-1111-1111-1111-111111111111"
+MSI_PATH = "/msi/token"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the token endpoints accept."""
+
+    tenant_id: str = TENANT_ID
+    client_id: str = CLIENT_ID
+    client_secret: str | None = "standin-client-secret"  # noqa: S105 (a test stand-in)
+    # Certificates uploaded to the app registration (PEM); assertions signed by any pass.
+    client_certificates: tuple[bytes, ...] = ()
+    federated_token: str | None = None  # the workload identity token file's content
+    msi_header: str = "standin-identity-header"
+
+
+@dataclass(slots=True)
+class _Fault:
+    kind: str  # "status" | "drop"
+    status: int = 503
+    retry_after: int | None = None
+    skip: int = 0
+    times: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRequest:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class GraphStandin:
+    """The stand-in server; a context manager (`with GraphStandin(...) as s:`)."""
+
+    def __init__(self, directory: Directory, identity: Identity | None = None,
+                 tls_dir: Path | None = None) -> None:
+        import tempfile
+
+        self.directory = directory
+        self.identity = identity or Identity()
+        self._tmp = None if tls_dir else tempfile.TemporaryDirectory(prefix="graph-standin-")
+        self.tls: TlsFiles = make_tls(tls_dir or Path(self._tmp.name if self._tmp else "."))
+        self.cache = PageCache()
+        self.counters: Counter[str] = Counter()
+        self.seen: list[SeenRequest] = []
+        self.token_scopes: list[str] = []
+        self._tokens: set[str] = set()
+        self._faults: list[_Fault] = []
+        self._token_failures = 0
+        self._lock = threading.Lock()
+        self._servers: list[ThreadingHTTPServer] = []
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> GraphStandin:
+        context = server_context(self.tls)
+        plain = _Server(("127.0.0.1", 0), _Handler, self, None)
+        tls = _Server(("127.0.0.1", 0), _Handler, self, context)
+        self._servers = [plain, tls]
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                             daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers = []
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> GraphStandin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def graph_url(self) -> str:
+        """Plain-HTTP Graph endpoint on loopback (fast; kiota allows http there)."""
+        return f"http://127.0.0.1:{self._servers[0].server_address[1]}/v1.0"
+
+    @property
+    def graph_https_url(self) -> str:
+        return f"https://localhost:{self._servers[1].server_address[1]}/v1.0"
+
+    @property
+    def authority(self) -> str:
+        return f"https://localhost:{self._servers[1].server_address[1]}"
+
+    @property
+    def msi_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._servers[0].server_address[1]}{MSI_PATH}"
+
+    # -- faults and counters -----------------------------------------------
+    def throttle(self, status: int = 429, retry_after: int | None = 1, times: int = 1,
+                 after: int = 0) -> None:
+        """Answer `times` Graph requests with `status`, after letting `after` through."""
+        with self._lock:
+            self._faults.append(_Fault("status", status, retry_after, after, times))
+
+    def drop_page(self, after: int = 0, times: int = 1) -> None:
+        """Close the connection without an answer on a Graph request (a dropped page)."""
+        with self._lock:
+            self._faults.append(_Fault("drop", skip=after, times=times))
+
+    def fail_tokens(self, times: int = 1_000_000) -> None:
+        """The token endpoints refuse the next `times` requests (invalid_client)."""
+        with self._lock:
+            self._token_failures = times
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counters.clear()
+            self.seen.clear()
+            self.token_scopes.clear()
+            self._faults.clear()
+            self._token_failures = 0
+
+    def _next_fault(self) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def token_refused(self) -> bool:
+        with self._lock:
+            if self._token_failures > 0:
+                self._token_failures -= 1
+                return True
+            return False
+
+    def issue_token(self, scope: str) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens.add(token)
+            self.token_scopes.append(scope)
+        return token
+
+    def _valid(self, authorization: str | None) -> bool:
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        with self._lock:
+            return authorization[7:] in self._tokens
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # keep-alive clients must not hold up stop()
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 standin: GraphStandin, context: Any) -> None:
+        self.standin = standin
+        self.context = context
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # TLS handshake in the connection's own thread, not in the accept loop.
+        if self.context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ValueError):
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()  # wrap_socket took over the fd; shutdown_request won't see it
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up mid-answer are expected (fault tests)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # -- plumbing ----------------------------------------------------------
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), headers)
+
+    def _graph_error(self, status: int, code: str, message: str,
+                     headers: dict[str, str] | None = None) -> None:
+        self._json(status, {"error": {"code": code, "message": message}}, headers)
+
+    def _base(self) -> str:
+        scheme = "https" if self.server.context is not None else "http"
+        return f"{scheme}://{self.headers.get('Host', 'localhost')}"
+
+    # -- routes ------------------------------------------------------------
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        standin = self.server.standin
+        if path == MSI_PATH:
+            return self._json(*msi_reply(self.server.standin, parse_qs(parts.query),
+                                         self.headers.get("X-IDENTITY-HEADER")))
+        if path.endswith("/v2.0/.well-known/openid-configuration"):
+            tenant = path.split("/")[1]
+            base = f"{self._base()}/{tenant}"
+            return self._json(200, {
+                "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "jwks_uri": f"{base}/discovery/v2.0/keys", "tenant_region_scope": "EU",
+                "response_types_supported": ["code", "id_token"],
+            })
+        if not path.startswith("/v1.0/"):
+            return self._graph_error(404, "NotFound", f"no route {path}")
+        standin.counters["graph"] += 1
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        with standin._lock:
+            standin.seen.append(SeenRequest(path, query, {k.lower(): v for k, v in
+                                                          self.headers.items()}))
+        if not standin._valid(self.headers.get("Authorization")):
+            standin.counters["unauthorized"] += 1
+            return self._graph_error(401, "InvalidAuthenticationToken",
+                                     "Access token is empty or invalid.")
+        fault = standin._next_fault()
+        if fault is not None and fault.kind == "drop":
+            standin.counters["dropped"] += 1
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
+        if fault is not None:
+            standin.counters[f"status_{fault.status}"] += 1
+            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None \
+                else {}
+            code = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
+            return self._graph_error(fault.status, code, "Injected fault.", extra)
+        try:
+            self._collection(path, query)
+        except QueryError as exc:
+            self._graph_error(400, exc.code, exc.message)
+        return None
+
+    def _collection(self, path: str, query: dict[str, str]) -> None:
+        standin = self.server.standin
+        segments = path.split("/")[2:]  # after "", "v1.0"
+        if segments == ["users"]:
+            users: Any = standin.directory.users
+            filters = parse_filter(query.get("$filter"))
+            context = "users"
+        elif (len(segments) == 4 and segments[0] == "groups"
+              and segments[2] == "transitiveMembers"
+              and segments[3] in ("microsoft.graph.user", "graph.user")):
+            if segments[1] not in standin.directory.groups:
+                return self._graph_error(
+                    404, "Request_ResourceNotFound",
+                    f"Resource '{segments[1]}' does not exist or one of its queried "
+                    "reference-property objects are not present.")
+            users = standin.directory.transitive_users(segments[1])
+            if query.get("$filter"):
+                # Graph needs ConsistencyLevel: eventual for filters on members.
+                raise QueryError("Request_UnsupportedQuery", "Unsupported Query.")
+            filters = []
+            context = "directoryObjects/microsoft.graph.user"
+        else:
+            return self._graph_error(400, "BadRequest",
+                                     f"Resource not found for the segment '{segments[-1]}'.")
+        select = parse_select(query.get("$select"))
+        top = parse_top(query.get("$top"))
+        index = page_index(query.get("$skiptoken"))
+        kept = [(k, v) for k, v in query.items() if k != "$skiptoken"]
+        next_url = f"{self._base()}{path}?{query_string(kept)}"
+        key = (next_url,)
+        body = standin.cache.page(key, index, users, select=select, filters=filters, top=top,
+                                  next_url=next_url,
+                                  context=f"{self._base()}/v1.0/$metadata#{context}")
+        if body is None:
+            raise QueryError("Request_BadRequest", "Invalid skip token.")
+        standin.counters["pages"] += 1
+        self._send(200, body)
+        return None
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        form = dict(parse_qsl(self.rfile.read(length).decode()))
+        if not path.endswith("/oauth2/v2.0/token"):
+            return self._json(404, {"error": "not_found"})
+        return self._json(*token_reply(self.server.standin, path.split("/")[1], form))
+
+
+@contextmanager
+def running(users: int = 1000, **kwargs: Any) -> Iterator[GraphStandin]:
+    """A stand-in with `users` generated users, started and stopped around the block."""
+    with GraphStandin(Directory(make_users(users)), **kwargs) as standin:
+        yield standin
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--tls-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    identity = Identity()
+    with GraphStandin(Directory(make_users(args.users)), identity, args.tls_dir) as standin:
+        print(json.dumps({
+            "graph_url": standin.graph_url, "graph_https_url": standin.graph_https_url,
+            "authority": standin.authority, "ca_file": str(standin.tls.ca_file),
+            "tenant_id": identity.tenant_id, "client_id": identity.client_id,
+            "client_secret": identity.client_secret, "msi_endpoint": standin.msi_endpoint,
+            "msi_header": identity.msi_header,
+        }), flush=True)  # one line: a parent process reads it to find the ports
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""The operator subcommands of `syncd`: plans, approve, runs, rollback, preview."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the engine's imports
+    from datetime import datetime
+
+    from syncd.config.model import SyncdConfig
+    from syncd.run.operations import OperatorResult
+    from syncd.run.state import StateDir, StoredPlan
+
+# The same words as syncd.run.operations's check, whichever command an admin runs first.
+NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
+
+
+def add_parsers(sub: Any, with_config: Any) -> None:
+    plans = with_config("plans", "list plans blocked by a guard and waiting for approval")
+    plans.add_argument("--json", action="store_true", help="print JSON")
+    approve = with_config("approve", "apply the blocked part of a plan (people still absent)")
+    approve.add_argument("plan_id", metavar="PLAN_ID", help="from `syncd plans` or the log")
+    runs = with_config("runs", "list recorded runs that changed something")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    rollback = with_config("rollback", "restore every user a run changed to its previous values")
+    rollback.add_argument("run_id", metavar="RUN_ID", help="from `syncd runs` or the log")
+    rollback.add_argument("--force", action="store_true",
+                          help="also restore users changed again since that run")
+    for p in (approve, rollback):
+        p.add_argument("--dry-run", action="store_true",
+                       help="show what it would do; write nothing")
+    preview = with_config("preview", "show the Nebuly records the sources map to; no Nebuly call")
+    preview.add_argument("--limit", type=int, default=20, help="rows to show (default 20; 0: all)")
+    preview.add_argument("--id", dest="ids", action="append", default=[],
+                         help="show only this end_user (repeatable)")
+    preview.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
+    from syncd.log import redact_text
+    from syncd.run import operations as operator
+    from syncd.run.orchestrator import ExitCode
+    from syncd.run.state import StateError
+    from syncd.sources.base import SourceError
+
+    try:
+        if command == "plans":
+            problems: list[str] = []
+            plans = _state_dir(config).list_plans(problems)
+            now = _now()
+            rows = [_plan_row(p, now) for p in plans]
+            _warn(problems)
+            return _print_rows(rows, args.json,
+                               ("plan_id", "created_at", "expires_at", "deactivate", "delete"),
+                               "no pending plans")
+        if command == "runs":
+            return _print_rows(_run_rows(_state_dir(config)), args.json, ("run_id", "changes"),
+                               "no recorded runs")
+        if command == "approve":
+            return _report(operator.approve(config, args.plan_id, dry_run=args.dry_run))
+        if command == "rollback":
+            return _report(operator.rollback(config, args.run_id, dry_run=args.dry_run,
+                                             force=args.force))
+        if command == "preview":
+            return _preview(config, args)
+    except StateError as exc:
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
+        return int(ExitCode.CONFIG_ERROR)
+    except SourceError as exc:
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
+        return int(ExitCode.SOURCE_FAILED)
+    except ValueError as exc:  # an unreadable api_key_file, a template that does not parse
+        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
+        return int(ExitCode.CONFIG_ERROR)
+    return int(ExitCode.CONFIG_ERROR)
+
+
+def _state_dir(config: SyncdConfig) -> StateDir:
+    from syncd.run.state import StateDir, StateError
+
+    if config.state_dir is None:
+        raise StateError(NEEDS_STATE_DIR)
+    return StateDir(config.state_dir)
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _plan_row(plan: StoredPlan, now: datetime) -> dict[str, Any]:
+    """One pending plan as `syncd plans` shows it."""
+    return {"plan_id": plan.plan_id, "created_at": plan.created_at.isoformat(timespec="seconds"),
+            "expires_at": plan.expires_at.isoformat(timespec="seconds"),
+            "expired": plan.expired(now), "users": len(plan.changes),
+            "deactivate": sum(1 for a, _, _ in plan.changes if a == "deactivate"),
+            "delete": sum(1 for a, _, _ in plan.changes if a == "delete"), "reason": plan.reason}
+
+
+def _run_rows(state: StateDir) -> list[dict[str, Any]]:
+    """Recorded runs; an unreadable run file is reported and skipped, not fatal."""
+    from syncd.run.state import StateError
+
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for run_id in state.list_runs():
+        try:
+            rows.append({"run_id": run_id, "changes": len(state.load_run(run_id))})
+        except StateError as exc:
+            problems.append(str(exc))
+    _warn(problems)
+    return rows
+
+
+def _warn(problems: list[str]) -> None:
+    from syncd.log import redact_text
+
+    for problem in problems:
+        sys.stderr.write(f"syncd: warning: {redact_text(problem)} (skipped)\n")
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...],
+                empty: str) -> int:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(empty)
+    else:
+        print("  ".join(f"{c:<22}" for c in columns).rstrip())
+        for row in rows:
+            print("  ".join(f"{row[c]!s:<22}" for c in columns).rstrip())
+    return 0
+
+
+def _report(outcome: OperatorResult) -> int:
+    from syncd.app.planfile import plan_lines
+    from syncd.log import redact_text
+
+    lines = [outcome.message, *plan_lines(outcome.plan)]
+    lines += [f"  = skip        {end_user}: {why}" for end_user, why in outcome.skipped]
+    if outcome.result is not None:
+        lines += [f"  ! failed      {failure.end_user}: {failure.reason}"
+                  for failure in outcome.result.failures]
+    if outcome.run_id and outcome.result and outcome.result.changes:
+        lines.append(f"recorded as run {outcome.run_id} (undo with `syncd rollback "
+                     f"{outcome.run_id}`)")
+    # A failure reason quotes the server's error text, which may echo the key back.
+    sys.stdout.writelines(redact_text(line) + "\n" for line in lines)
+    return int(outcome.exit_code)
+
+
+def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
+    from syncd.core.model import id_key
+    from syncd.core.templates import template_problems
+    from syncd.run.operations import preview
+    from syncd.run.orchestrator import ExitCode
+
+    problems = template_problems(config.sources)
+    if problems:
+        sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
+        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        return int(ExitCode.CONFIG_ERROR)
+    roster = preview(config)
+    users = sorted(roster.users.values(), key=lambda u: u.end_user)
+    if args.ids:
+        wanted = {id_key(i) for i in args.ids}
+        users = [u for u in users if id_key(u.end_user) in wanted]
+    shown = users if args.limit <= 0 else users[:args.limit]
+    if args.format == "json":
+        print(json.dumps([{"end_user": u.end_user, "tags": dict(u.tags),
+                           "active_from": u.active_from.isoformat() if u.active_from else None,
+                           "active_to": u.active_to.isoformat() if u.active_to else None,
+                           "sources": list(u.sources)} for u in shown], indent=2,
+                         ensure_ascii=False))
+        return 0
+    width = max([len(u.end_user) for u in shown] + [8])
+    print(f"{'end_user':<{width}}  {'active_from':<11}  {'active_to':<10}  tags")
+    for u in shown:
+        tags = " ".join(f"{k}={v}" for k, v in sorted(u.tags.items()))
+        print(f"{u.end_user:<{width}}  {u.active_from or '(on insert)'!s:<11}  "
+              f"{u.active_to or '-'!s:<10}  {tags}")
+    print(f"({len(shown)} of {len(users)} users"
+          f"{'; use --limit 0 for all' if len(shown) < len(users) else ''})")
+    return 0

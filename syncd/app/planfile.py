@@ -1,0 +1,89 @@
+"""Plans as JSON (for --plan-out) and as text (for --dry-run): what an admin reviews."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from syncd.core.model import Change, NebulyUser
+from syncd.core.plan import Plan
+from syncd.run.orchestrator import RunReport
+from syncd.run.state import write_json_atomic
+
+__all__ = ["plan_json", "plan_lines", "print_plan", "report_json", "write_json_atomic"]
+
+
+def _changes(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
+    return [{"end_user": c.end_user, "before": c.before.to_json(), "after": c.after.to_json()}
+            for c in changes]
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "counts": plan.counts(),
+        "insert": [u.to_json() for u in plan.inserts],
+        "update": _changes(plan.updates),
+        "reactivate": _changes(plan.reactivations),
+        "deactivate": _changes(plan.deactivations),
+        "delete": [u.end_user for u in plan.deletes],
+    }
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    doc: dict[str, Any] = {"run_id": report.run_id, "today": report.today.isoformat(),
+                           "dry_run": report.dry_run, "status": report.status}
+    if report.guarded is not None:
+        doc["plan"] = plan_json(report.guarded.allowed)
+        doc["blocked"] = plan_json(report.guarded.blocked)
+        doc["guard_trips"] = [{"guard": t.guard, "message": t.message}
+                              for t in report.guarded.trips]
+    return doc
+
+
+def _tags(user: NebulyUser) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(user.tags.items()))
+
+
+def _diff(change: Change) -> str:
+    before, after = change.before, change.after
+    parts = []
+    for key in sorted(set(before.tags) | set(after.tags)):
+        old, new = before.tags.get(key), after.tags.get(key)
+        if old != new:
+            parts.append(f"{key}: {old or '(none)'} -> {new or '(none)'}")
+    for name in ("active_from", "active_to"):
+        old_d, new_d = getattr(before, name), getattr(after, name)
+        if old_d != new_d:
+            parts.append(f"{name}: {old_d or '(none)'} -> {new_d or '(none)'}")
+    return ", ".join(parts)
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """One line per user a plan changes, with what changes: what an admin reviews."""
+    lines = [f"  + insert      {user.end_user}  {_tags(user)}  active_from={user.active_from}"
+             for user in plan.inserts]
+    for label, changes in (("update", plan.updates), ("reactivate", plan.reactivations),
+                           ("deactivate", plan.deactivations)):
+        lines += [f"  ~ {label:<11} {change.end_user}  {_diff(change)}" for change in changes]
+    lines += [f"  - delete      {user.end_user}" for user in plan.deletes]
+    return lines
+
+
+def print_plan(report: RunReport, out: TextIO) -> None:
+    if report.guarded is None:
+        return
+    plan = report.guarded.allowed
+    counts = plan.counts()
+    verb = "Would apply" if report.dry_run else "Planned"
+    out.write(f"{verb}: {counts['insert']} insert, {counts['update']} update, "
+              f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
+              f"{counts['delete']} delete; {counts['unchanged']} unchanged\n")
+    out.writelines(line + "\n" for line in plan_lines(plan))
+    blocked = report.guarded.blocked
+    if blocked.destructive:
+        out.write(f"Blocked by a guard ({blocked.destructive}):\n")
+        for trip in report.guarded.trips:
+            out.write(f"  ! {trip.message}\n")
+        for change in blocked.deactivations:
+            out.write(f"  x deactivate  {change.end_user}\n")
+        for user in blocked.deletes:
+            out.write(f"  x delete      {user.end_user}\n")

@@ -1,0 +1,323 @@
+"""YAML config -> validated, typed config. Every problem becomes one line naming its path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from syncd.config.secrets import read_secret
+from syncd.config.types import Duration, LimitValue, parse_limit
+from syncd.core.model import IdCase
+from syncd.sources.csv.config import CsvSourceConfig
+from syncd.sources.entra.config import EntraSourceConfig
+from syncd.sources.ldap.config import LdapSourceConfig
+
+REGION_URLS = {"us": "https://backend.nebuly.com", "eu": "https://backend.eu.nebuly.com"}
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `problems` holds one admin-readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class NebulyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = Field(default=None, description="overrides region")
+    region: Literal["us", "eu"] = "us"
+    api: Literal["platform-users", "eligible-users"] = Field(
+        default="platform-users",
+        description="API flavour; the insert and update verbs are swapped between the two",
+    )
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = Field(default=None, description="e.g. /run/secrets/nebuly")
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    timeout: Duration = Field(default=60.0, description="per HTTP request")
+    max_retries: int = Field(default=6, ge=0, le=100)
+    max_retry_wait: Duration = Field(
+        default=300.0, description="total time one call may spend waiting between retries"
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> NebulyConfig:
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("give api_key or api_key_file, not both")
+        if self.api_key is None and self.api_key_file is None:
+            raise ValueError("api_key or api_key_file is required")
+        return self
+
+    @property
+    def url(self) -> str:
+        return (self.base_url or REGION_URLS[self.region]).rstrip("/")
+
+    def resolve_api_key(self) -> str:
+        return read_secret(self.api_key, self.api_key_file, "nebuly.api_key")
+
+
+class OwnerTag(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(min_length=1)
+    value: str = Field(min_length=1)
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["sync", "upsert-only", "create-only"] = Field(
+        default="sync",
+        description="sync: insert, update and deactivate; upsert-only: never deactivate; "
+        "create-only: only insert",
+    )
+    max_deactivations: LimitValue = Field(
+        default_factory=lambda: parse_limit("10%"),
+        description="a count or a percent of the managed roster; over it, no deactivation runs",
+    )
+    departed: Literal["deactivate", "delete"] = Field(
+        default="deactivate", description="delete is permanent and loses history"
+    )
+    prune_tags: bool = Field(
+        default=False, description="drop tag keys syncd does not map (other writers' tags)"
+    )
+    owner_tag: OwnerTag | None = Field(
+        default=None,
+        description="manage only users carrying this tag; syncd adds it to users it inserts",
+    )
+    id_case: IdCase = IdCase.LOWER
+    grace_runs: int = Field(
+        default=1, ge=1, le=1000,
+        description="a person must be missing for this many consecutive successful runs before "
+        "active_to is set (to the date first missed); needs state_dir")
+    grace_period: Duration | None = Field(
+        default=None, description="and/or for this long (whole days, e.g. 3d); needs state_dir")
+    plan_expiry: Duration = Field(
+        default=7 * 86400.0, description="how long a plan blocked by a guard can be approved")
+    source_precedence: list[str] = Field(
+        default_factory=list,
+        description="source names, highest first, deciding tag values for a person found "
+        "in several sources; default: config order")
+
+
+class LoggingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="auto: JSON unless both stdout and stderr are terminals (then console)"
+    )
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ScheduleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    interval: Duration | None = Field(default=None, description="e.g. 1h; default 1h unless cron")
+    cron: str | None = Field(default=None, description="crontab expression, e.g. '0 * * * *'")
+    timezone: str = Field(default="UTC", description="for cron")
+    jitter: Duration | None = Field(default=None, description="random delay added to each run")
+    run_at_start: bool = Field(default=True, description="run once as soon as the daemon starts")
+    max_backoff: Duration = Field(
+        default=21600.0, description="after consecutive failures the wait doubles, up to this")
+    shutdown_grace: Duration = Field(
+        default=30.0, description="on SIGTERM, how long a run in progress may take to finish "
+        "its in-flight batch")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ScheduleConfig:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("give interval or cron, not both")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r}: expected 5 fields (minute hour day month "
+                             "day-of-week), e.g. '0 * * * *'")
+        return self
+
+    @property
+    def period(self) -> float:
+        """Nominal seconds between runs (for cron, an hour: used for staleness only)."""
+        return self.interval if self.interval is not None else 3600.0
+
+
+class HealthConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    host: str = Field(default="0.0.0.0", description="address for /livez, /readyz, /metrics")  # noqa: S104
+    port: int = Field(default=9464, ge=0, le=65535)
+    stale_after: float = Field(
+        default=3.0, gt=0,
+        description="/readyz fails when the last successful run is older than this many intervals")
+
+
+SourceConfig = Annotated[
+    CsvSourceConfig | LdapSourceConfig | EntraSourceConfig, Field(discriminator="type")
+]
+
+
+class SyncdConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nebuly: NebulyConfig
+    sources: list[SourceConfig] = Field(min_length=1)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    state_dir: Path | None = Field(
+        default=None, description="writable directory for run records and pending plans")
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> SyncdConfig:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"source name {source.name!r} is used twice; names must be unique")
+            seen.add(source.name)
+        grace = self.policy.grace_runs > 1 or self.policy.grace_period is not None
+        if grace and self.state_dir is None:
+            raise ValueError("policy.grace_runs / grace_period need state_dir (a writable "
+                             "directory that remembers who has been missing since when)")
+        for name in self.policy.source_precedence:
+            if name not in seen:
+                raise ValueError(f"policy.source_precedence names {name!r}, which is not a "
+                                 f"source (sources: {', '.join(sorted(seen))})")
+        return self
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+
+
+def _interpolate(text: str, path: str, problems: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            problems.append(
+                f"{path}: environment variable {name} is not set "
+                f"(export it, or write ${{{name}:-default}})"
+            )
+            return ""
+        return value
+
+    return _VAR.sub(replace, text)
+
+
+def _walk(node: Any, path: str, problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _walk(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        return _interpolate(node, path, problems)
+    return node
+
+
+def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
+    """('sources', 0, 'csv', 'path') -> 'sources[0].path' (drops the union's tag)."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # discriminated-union tag, not a real key
+        if part.startswith("function-"):
+            continue
+        out += f".{part}" if out else part
+        node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def format_validation_error(error: ValidationError, data: Any) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "field required"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see `syncd schema`)"
+        problems.append(f"{_format_loc(tuple(item['loc']), data)}: {message}")
+    return problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last one silently, so a second `api:` pasted below the
+    first would quietly win; an admin wants to hear about it.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (also on line {seen[key] + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{origin}:{where}: {problem}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{origin}: expected a mapping with keys nebuly, sources, policy"])
+    problems: list[str] = []
+    data = _walk(raw, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return SyncdConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, data)) from None
+
+
+def load_config(path: Path) -> SyncdConfig:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: is not UTF-8 text"]) from None
+    config = parse_config(text, str(path))
+    return _resolve_relative_paths(config, path.parent)
+
+
+def _resolve_relative_paths(config: SyncdConfig, base: Path) -> SyncdConfig:
+    """Relative file paths in the config are relative to the config file, as admins expect."""
+    sources = []
+    for source in config.sources:
+        updates = {
+            name: base / value
+            for name, value in source
+            if isinstance(value, Path) and not value.is_absolute()
+        }
+        sources.append(source.model_copy(update=updates) if updates else source)
+    nebuly = config.nebuly
+    if nebuly.api_key_file is not None and not nebuly.api_key_file.is_absolute():
+        nebuly = nebuly.model_copy(update={"api_key_file": base / nebuly.api_key_file})
+    state_dir = config.state_dir
+    if state_dir is not None and not state_dir.is_absolute():
+        state_dir = base / state_dir
+    return config.model_copy(update={"sources": sources, "nebuly": nebuly,
+                                     "state_dir": state_dir})
+
+
+def json_schema() -> dict[str, Any]:
+    return SyncdConfig.model_json_schema(mode="validation")

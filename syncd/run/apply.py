@@ -1,0 +1,106 @@
+"""Executes a Plan against Nebuly: batched, per-user error isolation, the only dry-run branch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from syncd.core.model import NebulyUser, id_key
+from syncd.core.plan import Plan
+from syncd.nebuly.client import WriteOutcome
+
+ACTIONS = ("insert", "update", "reactivate", "deactivate", "delete")
+
+
+class RosterWriter(Protocol):
+    """Writes that never raise: a Nebuly outage comes back as WriteOutcome.aborted."""
+
+    write_calls: int
+
+    def insert(self, users: Sequence[NebulyUser]) -> WriteOutcome: ...
+    def update(self, users: Sequence[NebulyUser]) -> WriteOutcome: ...
+    def delete(self, end_users: Sequence[str]) -> WriteOutcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    action: str
+    end_user: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, 0))
+    failures: tuple[Failure, ...] = ()
+    write_calls: int = 0
+    # Set when Nebuly became unusable mid-apply; what was not sent is in `failures`.
+    aborted: str | None = None
+    dry_run: bool = False
+    # (action, before, after) for every user that was changed: the run's record.
+    # action "overwrite": an insert that met a user Nebuly's list had not shown.
+    changes: tuple[tuple[str, NebulyUser | None, NebulyUser | None], ...] = ()
+
+
+def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> ApplyResult:
+    if dry_run:
+        return ApplyResult(dry_run=True)
+    calls_before = writer.write_calls
+    applied = dict.fromkeys(ACTIONS, 0)
+    failures: list[Failure] = []
+    changes: list[tuple[str, NebulyUser | None, NebulyUser | None]] = []
+    aborted: str | None = None
+
+    # One stream of update calls for every kind of change that uses the update
+    # verb: fewest calls (ceil(n / batch_size)) whatever the mix.
+    by_action: dict[str, str] = {}
+    befores: dict[str, NebulyUser | None] = {}
+    update_stream: list[NebulyUser] = []
+    for action, changes_of_kind in (("update", plan.updates),
+                                    ("reactivate", plan.reactivations),
+                                    ("deactivate", plan.deactivations)):
+        for change in changes_of_kind:
+            by_action[id_key(change.end_user)] = action
+            befores[id_key(change.end_user)] = change.before
+            update_stream.append(change.after)
+
+    steps: list[tuple[str, Sequence[NebulyUser]]] = [
+        ("insert", plan.inserts), ("update", update_stream)]
+    for step, users in steps:
+        if not users:
+            continue
+        targets = {id_key(u.end_user): u for u in users}
+        if aborted:
+            failures += [Failure(by_action.get(k, step), u.end_user, f"not sent: {aborted}")
+                         for k, u in targets.items()]
+            continue
+        outcome = writer.insert(users) if step == "insert" else writer.update(users)
+        aborted = outcome.aborted
+        crossed = set(outcome.crossed)
+        for end_user in outcome.applied:
+            key = id_key(end_user)
+            action = by_action.get(key, step)
+            applied[action] += 1
+            # An insert that met an existing user overwrote values nobody read:
+            # the record says so, and rollback leaves that user alone.
+            recorded = "overwrite" if step == "insert" and end_user in crossed else action
+            changes.append((recorded, befores.get(key), targets.get(key)))
+        failures += [Failure(by_action.get(id_key(u), step), u, reason)
+                     for u, reason in outcome.failed]
+
+    if plan.deletes:
+        ids = [u.end_user for u in plan.deletes]
+        if aborted:
+            failures += [Failure("delete", u, f"not sent: {aborted}") for u in ids]
+        else:
+            outcome = writer.delete(ids)
+            aborted = outcome.aborted
+            applied["delete"] += len(outcome.applied)
+            deleted = {id_key(u) for u in outcome.applied}
+            changes += [("delete", u, None) for u in plan.deletes
+                        if id_key(u.end_user) in deleted]
+            failures += [Failure("delete", u, r) for u, r in outcome.failed]
+
+    return ApplyResult(applied, tuple(failures), writer.write_calls - calls_before,
+                       aborted, False, tuple(changes))

@@ -1,0 +1,279 @@
+"""The state directory: run records (for rollback), pending plans (for approval),
+and who has been missing since when (for the departure grace period).
+
+Plain JSON files written atomically, so an admin can read them and a kill -9
+never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from syncd import log
+from syncd.core.model import NebulyUser
+from syncd.core.plan import Missing
+
+_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+
+
+class StateError(Exception):
+    pass
+
+
+def write_json_atomic(path: Path, doc: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def user_to_json(user: NebulyUser | None) -> dict[str, Any] | None:
+    return None if user is None else user.to_json()
+
+
+def user_from_json(doc: dict[str, Any] | None) -> NebulyUser | None:
+    """Raises ValueError, KeyError or TypeError for a document that is not a user."""
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise ValueError("a user record is not a JSON object")
+    end_user = _text(doc, "end_user")
+    tags = doc.get("tags") or {}
+    if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise ValueError(f"the tags of {end_user!r} are not a mapping of strings")
+    return NebulyUser(end_user=end_user, tags=dict(tags),
+                      active_from=_date(doc.get("active_from")),
+                      active_to=_date(doc.get("active_to")))
+
+
+def _text(doc: dict[str, Any], key: str) -> str:
+    value = doc[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a string")
+    return value
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an ISO date")
+    return date.fromisoformat(value)
+
+
+def _aware(value: Any) -> datetime:
+    """An ISO date-time from a state file; one written without a zone is taken as UTC."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an ISO date-time")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _unreadable(path: Path, exc: BaseException) -> StateError:
+    if isinstance(exc, KeyError):
+        what = f"missing key {exc}"
+    elif isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+    else:
+        what = str(exc)
+    return StateError(f"{path} is unreadable ({what[:200]}); fix or delete it")
+
+
+# What a malformed state file raises while it is taken apart.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlan:
+    plan_id: str
+    created_at: datetime
+    expires_at: datetime
+    reason: str
+    # (action, before, after) for each blocked deactivation/delete.
+    changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...]
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+class StateDir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def check_writable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StateError(f"state_dir {self.root} is not writable: {exc.strerror}") from None
+
+    # -- runs: what each run changed ------------------------------------------
+
+    def save_run(self, run_id: str, changes: tuple[tuple[str, NebulyUser | None,
+                                                        NebulyUser | None], ...],
+                 *, kind: str = "sync", of: str | None = None) -> Path:
+        path = self.root / "runs" / f"{run_id}.json"
+        write_json_atomic(path, {
+            "run_id": run_id, "kind": kind, "rollback_of": of,
+            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "changes": _changes_to_json(changes),
+        })
+        return path
+
+    def load_run(self, run_id: str) -> list[tuple[str, NebulyUser | None, NebulyUser | None]]:
+        """Raises StateError naming the file when it is missing or malformed."""
+        path, doc = self._load("runs", run_id)
+        try:
+            changes = []
+            for change in _changes(doc):
+                before, after = user_from_json(change["before"]), user_from_json(change["after"])
+                if before is None and after is None:
+                    raise ValueError("a change has neither 'before' nor 'after'")
+                changes.append((_text(change, "action"), before, after))
+        except _SHAPE_ERRORS as exc:
+            raise _unreadable(path, exc) from None
+        return changes
+
+    def list_runs(self) -> list[str]:
+        """Recorded run ids, oldest first (the files are not read)."""
+        return [p.stem for p in self._listing("runs")]
+
+    # -- pending plans ----------------------------------------------------------
+
+    def save_plan(self, plan: StoredPlan) -> Path:
+        path = self.root / "plans" / f"{plan.plan_id}.json"
+        write_json_atomic(path, {
+            "plan_id": plan.plan_id, "reason": plan.reason,
+            "created_at": plan.created_at.isoformat(timespec="seconds"),
+            "expires_at": plan.expires_at.isoformat(timespec="seconds"),
+            "changes": _changes_to_json(plan.changes),
+        })
+        return path
+
+    def load_plan(self, plan_id: str) -> StoredPlan:
+        """Raises StateError naming the file when it is missing or malformed."""
+        path, doc = self._load("plans", plan_id)
+        try:
+            changes = []
+            for change in _changes(doc):
+                before = user_from_json(change["before"])
+                if before is None:
+                    raise ValueError("a change has no 'before'")
+                changes.append((_text(change, "action"), before, user_from_json(change["after"])))
+            return StoredPlan(_text(doc, "plan_id"), _aware(doc["created_at"]),
+                              _aware(doc["expires_at"]), _text(doc, "reason"), tuple(changes))
+        except _SHAPE_ERRORS as exc:
+            raise _unreadable(path, exc) from None
+
+    def list_plans(self, problems: list[str] | None = None) -> list[StoredPlan]:
+        """Pending plans, oldest first.
+
+        An unreadable plan file does not hide the others: it is skipped and
+        reported, appended to `problems` when given, otherwise logged.
+        """
+        plans = []
+        for path in self._listing("plans"):
+            try:
+                plans.append(self.load_plan(path.stem))
+            except StateError as exc:
+                if problems is None:
+                    log.get_logger().warning("state.unreadable", problem=str(exc))
+                else:
+                    problems.append(str(exc))
+        return plans
+
+    def close_plan(self, plan_id: str, outcome: str) -> None:
+        """Move a plan out of the pending set, keeping it for the record."""
+        source = self.root / "plans" / f"{plan_id}.json"
+        target = self.root / "plans" / outcome / f"{plan_id}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+    # -- the grace period's memory ------------------------------------------------
+
+    def load_missing(self) -> dict[str, Missing]:
+        path = self.root / "missing.json"
+        if not path.exists():
+            return {}
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return {key: Missing(date.fromisoformat(v["first_missed"]), int(v["runs"]))
+                    for key, v in doc["missing"].items()}
+        except (OSError, *_SHAPE_ERRORS) as exc:
+            raise _unreadable(path, exc) from None
+
+    def save_missing(self, missing: dict[str, Missing]) -> None:
+        write_json_atomic(self.root / "missing.json", {"missing": {
+            key: {"first_missed": m.first_missed.isoformat(), "runs": m.runs}
+            for key, m in sorted(missing.items())}})
+
+    def _load(self, kind: str, item_id: str) -> tuple[Path, dict[str, Any]]:
+        if not _ID.match(item_id):
+            raise StateError(f"{item_id!r} is not a run or plan id (like 20261122T101500Z-3fa2c1)")
+        self._check_dirs(kind)
+        path = self.root / kind / f"{item_id}.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            listing = "`syncd plans`" if kind == "plans" else "`syncd runs`"
+            raise StateError(f"no {kind[:-1]} {item_id} in {self.root} (see {listing})") from None
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSON errors are ValueErrors
+            raise _unreadable(path, exc) from None
+        if not isinstance(doc, dict):
+            raise _unreadable(path, ValueError("not a JSON object"))
+        return path, doc
+
+    def _check_dirs(self, kind: str) -> None:
+        """A regular file where a directory belongs is a config mistake: say so."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StateError(f"state_dir {self.root} is not a directory; point state_dir at a "
+                             "directory (syncd creates it if it is missing)")
+        folder = self.root / kind
+        if folder.exists() and not folder.is_dir():
+            raise StateError(f"{folder} is not a directory; move it away (syncd keeps its "
+                             f"{kind} there)")
+
+    def _listing(self, kind: str) -> list[Path]:
+        """The state files of one kind, oldest first (ids sort by time)."""
+        self._check_dirs(kind)
+        folder = self.root / kind
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateError(f"cannot list {folder}: {exc.strerror}") from None
+        return [folder / n for n in names
+                if n.endswith(".json") and not n.startswith(".") and (folder / n).is_file()]
+
+
+def _changes_to_json(changes: Iterable[tuple[str, NebulyUser | None, NebulyUser | None]]
+                     ) -> list[dict[str, Any]]:
+    return [{"action": a, "before": user_to_json(b), "after": user_to_json(c)}
+            for a, b, c in changes]
+
+
+def _changes(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    changes = doc["changes"]
+    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+        raise ValueError("'changes' is not a list of JSON objects")
+    return changes

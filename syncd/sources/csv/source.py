@@ -1,0 +1,70 @@
+"""CSV export source: a header row names the attributes; UTF-8 with or without BOM."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
+from syncd.sources.csv.config import CsvSourceConfig
+
+# An HR export with a multi-megabyte cell is broken; Python's default (128 KiB)
+# would abort the whole read on it, so allow more. The record is kept: the mapper
+# skips an over-long id and cuts an over-long tag, and a huge column that no
+# template reads is harmless. Skipping the row here would make an existing
+# person look departed.
+_FIELD_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CsvSource:
+    config: CsvSourceConfig
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def read(self) -> SourceRead:
+        path = self.config.path
+        csv.field_size_limit(_FIELD_LIMIT)
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                return self._parse(csv.reader(handle, delimiter=self.config.delimiter))
+        except FileNotFoundError:
+            raise SourceError(self.name, f"{path}: file not found") from None
+        except OSError as exc:
+            raise SourceError(self.name, f"{path}: cannot read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SourceError(self.name, f"{path}: not UTF-8 (byte {exc.start}); "
+                              "export the file as UTF-8") from None
+        except csv.Error as exc:
+            raise SourceError(self.name, f"{path}: malformed CSV: {exc}") from None
+
+    def _parse(self, reader: csv.Iterator) -> SourceRead:  # type: ignore[name-defined]
+        path = self.config.path
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise SourceError(self.name, f"{path}: the file is empty (no header row)") from None
+        columns = [name.strip().lower() for name in header]
+        if not any(columns):
+            raise SourceError(self.name, f"{path}: the header row is empty")
+        records: list[SourceRecord] = []
+        problems: list[RecordProblem] = []
+        name = path.name
+        width = len(columns)
+        append = records.append
+        for row in reader:
+            origin = f"{name} line {reader.line_num}"
+            # The joined row is blank exactly when every cell is.
+            if not "".join(row).strip():
+                continue
+            if len(row) != width:
+                # An unquoted comma shifts only the fields after it: the leading
+                # ones (often the id) are still right, and keep the person protected.
+                problems.append(RecordProblem(
+                    origin, f"has {len(row)} fields, the header has {width}; skipped",
+                    dict(zip(columns, row, strict=False))))
+                continue
+            append(SourceRecord(dict(zip(columns, row, strict=True)), origin))
+        return SourceRead(records, problems)

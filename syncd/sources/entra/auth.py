@@ -1,0 +1,161 @@
+"""Credentials for the Entra source (azure-identity, async) and secret-free error text.
+
+azure.identity is imported inside functions: loading the config or running a
+CSV-only sync must not pay for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from syncd.log import register_secret
+from syncd.sources.entra.config import EntraSourceConfig
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
+# Authority hosts MSAL knows; for any other host (Azure Stack, a test stand-in)
+# instance discovery would call login.microsoftonline.com and time out.
+KNOWN_AUTHORITY_HOSTS = frozenset({
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+})
+_MAX_DETAIL = 400
+# Set by the AKS workload identity webhook in the pod.
+TOKEN_FILE_VARIABLE = "AZURE_FEDERATED_TOKEN_FILE"  # noqa: S105 (a variable name)
+
+
+class CredentialSetupError(Exception):
+    """The credential could not be built (unreadable secret or certificate file...)."""
+
+
+def build_credential(config: EntraSourceConfig) -> tuple[AsyncTokenCredential, tuple[str, ...]]:
+    """The configured async credential and the secret values to scrub from error text.
+
+    Secrets are resolved here, on every run, so rotated `*_file` secrets apply.
+    """
+    from azure.identity.aio import (
+        CertificateCredential,
+        ClientSecretCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    )
+
+    _quiet_azure_identity()
+    kind = config.credential_kind
+    if kind == "managed_identity":
+        # The endpoint comes from the hosting environment (IMDS, or App Service's
+        # IDENTITY_ENDPOINT/IDENTITY_HEADER); client_id picks a user-assigned identity.
+        return ManagedIdentityCredential(client_id=config.client_id), ()
+
+    assert config.tenant_id is not None and config.client_id is not None  # validated in config
+    common: dict[str, Any] = {"authority": config.authority}
+    if (urlsplit(config.authority).hostname or "") not in KNOWN_AUTHORITY_HOSTS:
+        common["disable_instance_discovery"] = True
+    if config.ca_file is not None:
+        common["connection_verify"] = str(config.ca_file)
+
+    secrets: tuple[str, ...] = ()
+    try:
+        if kind == "client_secret":
+            secret = config.resolve_client_secret()
+            secrets = (secret,)
+            credential: AsyncTokenCredential = ClientSecretCredential(
+                config.tenant_id, config.client_id, secret, **common
+            )
+        elif kind == "certificate":
+            assert config.certificate_file is not None
+            password = config.resolve_certificate_password()
+            secrets = (password,) if password else ()
+            try:
+                data = config.certificate_file.read_bytes()
+            except OSError as exc:
+                raise CredentialSetupError(
+                    f"certificate_file: cannot read {config.certificate_file}: {exc.strerror}"
+                ) from None
+            credential = CertificateCredential(
+                config.tenant_id, config.client_id, certificate_data=data,
+                password=password, **common,
+            )
+        else:
+            token_file = _token_file(config)
+            credential = WorkloadIdentityCredential(
+                tenant_id=config.tenant_id, client_id=config.client_id,
+                token_file_path=token_file, **common,
+            )
+    except CredentialSetupError:
+        raise
+    except ValueError as exc:
+        # read_secret's messages and azure-identity's (bad PEM/PFX, wrong
+        # password, missing token file variable) name no secret; scrub anyway.
+        raise CredentialSetupError(scrub(str(exc), secrets)) from None
+    for value in secrets:
+        register_secret(value)  # masks it in any log event, as a second line of defence
+    return credential, secrets
+
+
+def _quiet_azure_identity() -> None:
+    """azure-identity logs each get_token failure at WARNING, as multi-line plain text
+    that breaks the JSON log stream; the SourceError carries the same text. Left
+    alone when the logger was configured on purpose.
+    """
+    logger = logging.getLogger("azure.identity")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+
+
+def _token_file(config: EntraSourceConfig) -> str:
+    """The federated token file, checked now: azure-identity would fail with a bare OSError."""
+    path = str(config.token_file) if config.token_file else os.environ.get(TOKEN_FILE_VARIABLE)
+    if not path:
+        raise CredentialSetupError(
+            f"workload identity: no token_file and {TOKEN_FILE_VARIABLE} is not set (is the "
+            "pod's service account federated and labelled azure.workload.identity/use?)")
+    if not os.access(path, os.R_OK):
+        raise CredentialSetupError(f"workload identity: cannot read the token file {path}")
+    return path
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced, shortened to one readable paragraph."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def describe_credential(config: EntraSourceConfig) -> str:
+    """Which identity was used, for error messages (ids only, never a secret)."""
+    kind = config.credential_kind.replace("_", " ")
+    parts = [kind]
+    if config.tenant_id:
+        parts.append(f"tenant {config.tenant_id}")
+    if config.client_id:
+        parts.append(f"client {config.client_id}")
+    if kind != "managed identity":
+        parts.append(f"authority {config.authority}")
+    return ", ".join(parts)
+
+
+def auth_hint(config: EntraSourceConfig, detail: str) -> str:
+    """What an admin should check, from the AADSTS code when there is one."""
+    if "AADSTS7000215" in detail or "AADSTS7000222" in detail:
+        return "the client secret is wrong or expired: create a new one in the app registration"
+    if "AADSTS700016" in detail:
+        return "client_id is not an application in this tenant"
+    if "AADSTS90002" in detail or "AADSTS900023" in detail:
+        return "tenant_id is not a known tenant"
+    if "AADSTS700027" in detail or "AADSTS700024" in detail:
+        return "the certificate is not uploaded to the app registration, or has expired"
+    if "AADSTS70021" in detail or "AADSTS700213" in detail:
+        return "the federated credential of the app does not match this service account"
+    if config.credential_kind == "managed_identity":
+        return "is a managed identity assigned to this host, and is client_id right?"
+    return "check tenant_id, client_id and the credential in the app registration"

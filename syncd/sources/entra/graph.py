@@ -1,0 +1,197 @@
+"""One Graph session: msgraph-sdk's request building, auth and retry, pages read as raw JSON.
+
+Why raw JSON: msgraph-sdk spends milliseconds turning ONE user into a `User`
+model (see graph-notes.md: 628 s for 50,000 users); reading the page bytes and
+decoding them with msgspec is as fast as a plain httpx pager.
+
+Everything here is built and closed inside one `asyncio.run` (an httpx client
+cannot outlive its event loop). msgraph, kiota and httpx are imported lazily.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncGenerator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from syncd.sources.entra.config import EntraSourceConfig
+
+if TYPE_CHECKING:
+    import httpx
+    from azure.core.credentials_async import AsyncTokenCredential
+    from kiota_abstractions.request_information import RequestInformation
+
+# Added to every computed backoff by kiota (its RetryHandlerOption "delay"); a
+# Retry-After header from Graph replaces the backoff.
+RETRY_BASE_DELAY = 1.0
+
+
+class _Page(msgspec.Struct):
+    value: list[dict[str, Any]] = []
+    next_link: str | None = msgspec.field(default=None, name="@odata.nextLink")
+
+
+_decode_page = msgspec.json.Decoder(_Page).decode
+
+
+class SessionSetupError(Exception):
+    """The HTTP session could not be built from the config (e.g. an unreadable ca_file)."""
+
+
+class PageError(Exception):
+    """A page that is not what Graph sends (not JSON, or a next link to another host)."""
+
+
+def _retry_handler(max_retries: int, cap: float) -> Any:
+    """kiota's RetryHandler with a real cap on the wait.
+
+    RetryHandlerOption's `delay` (exposed as `max_delay`) is a base delay ADDED
+    to every backoff, and a Retry-After header is obeyed uncapped up to 180 s.
+    Here a backoff is cut to `cap`, and a Retry-After over `cap` ends the
+    retries: the run fails with a clear message instead of sleeping for minutes.
+    """
+    from kiota_http.middleware import RetryHandler
+    from kiota_http.middleware.options import RetryHandlerOption
+
+    class CappedRetryHandler(RetryHandler):
+        def get_delay_time(
+            self, retry_count: int, response: httpx.Response | None = None,
+            delay: float = RETRY_BASE_DELAY,
+        ) -> float:
+            asked = self._get_retry_after(response)
+            if asked and asked > cap:
+                return float(RetryHandlerOption.MAX_DELAY)  # kiota: no retry at this value
+            return float(min(super().get_delay_time(retry_count, response, delay), cap))
+
+    option = RetryHandlerOption(delay=min(RETRY_BASE_DELAY, cap), max_retries=max_retries)
+    return CappedRetryHandler(options=option)
+
+
+class GraphSession:
+    """Async context manager owning the httpx transport, client and request adapter."""
+
+    def __init__(self, config: EntraSourceConfig, credential: AsyncTokenCredential) -> None:
+        self.config = config
+        self._credential = credential
+        parts = urlsplit(config.graph_url)
+        self._origin = (parts.scheme, parts.netloc.lower())
+        self._transport: httpx.AsyncHTTPTransport | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.requests = 0
+
+    async def __aenter__(self) -> GraphSession:
+        import httpx
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from kiota_http.kiota_client_factory import KiotaClientFactory
+        from kiota_http.middleware import RetryHandler
+        from msgraph.graph_request_adapter import GraphRequestAdapter
+        from msgraph.graph_service_client import GraphServiceClient
+        from msgraph_core import GraphClientFactory
+        from msgraph_core.middleware import GraphTelemetryHandler
+
+        config = self.config
+        verify: ssl.SSLContext | bool = True
+        if config.ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=str(config.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise SessionSetupError(
+                    f"ca_file: cannot load {config.ca_file} as PEM certificates "
+                    f"({exc.strerror or exc})") from None
+        # Our own transport, so we can close it: AsyncClient.aclose() does not
+        # close the one msgraph_core wraps. HTTP/1.1: pages are read one after
+        # the other, so HTTP/2 multiplexing gains nothing and costs CPU.
+        self._transport = httpx.AsyncHTTPTransport(verify=verify)
+        timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0))
+        client = httpx.AsyncClient(transport=self._transport, timeout=timeout)
+        self._client = client
+        # The SDK's default middleware chain (what create_with_default_middleware
+        # builds), with the retry handler swapped for the capped one above.
+        middleware = [
+            _retry_handler(config.max_retries, config.max_retry_delay)
+            if isinstance(m, RetryHandler) else m
+            for m in KiotaClientFactory.get_default_middleware(None)
+        ]
+        middleware.append(GraphTelemetryHandler())
+        GraphClientFactory.create_with_custom_middleware(middleware, client=client)
+        # allowed_hosts: the bearer token goes to the Graph host and nowhere else.
+        auth = AzureIdentityAuthenticationProvider(
+            self._credential,
+            scopes=[config.token_scope],
+            allowed_hosts=[urlsplit(config.graph_url).hostname or ""],
+        )
+        self.adapter = GraphRequestAdapter(auth, client=client)
+        self.adapter.base_url = config.graph_url  # no trailing slash (validated)
+        self.graph = GraphServiceClient(request_adapter=self.adapter)
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        self._error_map: dict[str, Any] = {"XXX": ODataError}
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    def users_request(
+        self, select: list[str], filter_: str | None, top: int
+    ) -> RequestInformation:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            select=select, filter=filter_, top=top
+        )
+        return self.graph.users.to_get_request_information(
+            RequestConfiguration(query_parameters=query)
+        )
+
+    def group_users_request(self, group_id: str, select: list[str], top: int) -> RequestInformation:
+        """Users among the group's transitive (nested) members: /transitiveMembers/graph.user."""
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (  # noqa: E501
+            GraphUserRequestBuilder,
+        )
+
+        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
+            select=select, top=top
+        )
+        builder = self.graph.groups.by_group_id(group_id).transitive_members.graph_user
+        return builder.to_get_request_information(RequestConfiguration(query_parameters=query))
+
+    async def pages(
+        self, first: RequestInformation
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """Every page of a collection, following @odata.nextLink to the end."""
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        request = first
+        while True:
+            self.requests += 1
+            body = await self.adapter.send_primitive_async(request, "bytes", self._error_map)
+            if not body:
+                raise PageError("an empty response where a page of users was expected")
+            try:
+                page = _decode_page(body)
+            except msgspec.DecodeError as exc:
+                raise PageError(f"a page that is not Graph's JSON ({exc})") from None
+            yield page.value
+            if not page.next_link:
+                return
+            parts = urlsplit(page.next_link)
+            if (parts.scheme, parts.netloc.lower()) != self._origin:
+                raise PageError(f"a next link to another host ({parts.scheme}://{parts.netloc})")
+            request = RequestInformation(Method.GET)
+            request.url = page.next_link
+            request.headers.try_add("Accept", "application/json")
