@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from syncd.core.model import DesiredUser, NebulyUser  # noqa: E402
-from syncd.core.plan import PlanPolicy, plan  # noqa: E402
+from syncd.core.plan import plan  # noqa: E402
+from syncd.core.rules import PlanPolicy  # noqa: E402
 
 TODAY = date(2026, 11, 22)
 OLD = date(2025, 1, 1)

@@ -109,34 +109,45 @@ def test_reset_mid_body_on_get_is_retried(standin: NebulyStandIn, http: httpx.Cl
     assert [u.end_user for u in client_for(http).list_users().users] == ["u1@x.com"]
 
 
-def test_partial_success_marks_missing_users_failed_after_one_fallback(
+def test_partial_success_leaves_inserts_unconfirmed_and_fails_updates_after_one_fallback(
         standin: NebulyStandIn, http: httpx.Client) -> None:
-    standin.inject(Fault(method="PUT", partial=1), Fault(method="POST", partial=0))
+    standin.inject(Fault(method="PUT", partial=1))
     outcome = client_for(http).insert([user(1), user(2)])
-    assert outcome.applied == ("u1@x.com",)
-    assert [u for u, _ in outcome.failed] == ["u2@x.com"]
-    assert "neither the insert nor the update" in outcome.failed[0][1]
+    assert outcome.applied == ("u1@x.com",) and not outcome.failed
+    # Not taken and not known to exist: the caller re-reads before doing anything else.
+    assert outcome.unconfirmed == ("u2@x.com",)
+    standin.inject(Fault(method="POST", partial=0), Fault(method="PUT", partial=0))
+    outcome = client_for(http).update([user(3)])
+    assert [u for u, _ in outcome.failed] == ["u3@x.com"]
+    assert "neither the update nor the insert" in outcome.failed[0][1]
 
 
-def test_insert_of_existing_user_converges_through_update(
+def test_insert_of_existing_user_is_never_turned_into_an_update(
         standin: NebulyStandIn, http: httpx.Client) -> None:
     standin.seed([user(1, "Old").to_json()])
     client = client_for(http)
     outcome = client.insert([user(1, "New"), user(2)])
-    assert set(outcome.applied) == {"u1@x.com", "u2@x.com"} and not outcome.failed
+    assert outcome.applied == ("u2@x.com",) and outcome.unconfirmed == ("u1@x.com",)
     assert {u["end_user"]: u["tags"]["department"] for u in standin.users()} == {
-        "u1@x.com": "New", "u2@x.com": "Sales"}
-    assert client.write_calls == 2
+        "u1@x.com": "Old", "u2@x.com": "Sales"}
+    assert client.write_calls == standin.write_calls() == 1
 
 
 @pytest.mark.parametrize("mode", ["409", "upsert"])
-def test_insert_conflict_modes_converge(mode: str) -> None:
+def test_insert_conflict_modes(mode: str) -> None:
     with NebulyStandIn(api_key=CANARY_API_KEY, existing_insert=mode) as server:  # type: ignore[arg-type]
         server.seed([user(1, "Old").to_json()])
         with make_http_client(server.url, CANARY_API_KEY, 2.0) as http:
-            outcome = client_for(http).insert([user(i, "New") for i in range(1, 5)])
-        assert len(outcome.applied) == 4 and not outcome.failed
-        assert {u["tags"]["department"] for u in server.users()} == {"New"}
+            client = client_for(http)
+            outcome = client.insert([user(i, "New") for i in range(1, 5)])
+        assert not outcome.failed and client.write_calls == server.write_calls()
+        if mode == "409":  # the batch is split to find the one the server refuses
+            assert sorted(outcome.applied) == ["u2@x.com", "u3@x.com", "u4@x.com"]
+            assert outcome.unconfirmed == ("u1@x.com",)
+            assert {u["end_user"]: u["tags"]["department"] for u in server.users()}[
+                "u1@x.com"] == "Old"
+        else:  # a server that upserts on insert: nothing a client can tell
+            assert len(outcome.applied) == 4
 
 
 @pytest.mark.parametrize("mode", ["omit", "404"])
@@ -158,12 +169,15 @@ def test_413_splits_the_batch() -> None:
         assert client.write_calls == 7
 
 
-def test_ambiguous_failure_after_apply_converges(standin: NebulyStandIn,
-                                                  http: httpx.Client) -> None:
+def test_ambiguous_failure_after_apply_is_retried_and_left_unconfirmed(
+        standin: NebulyStandIn, http: httpx.Client) -> None:
     standin.inject(Fault(method="PUT", apply_then_fail=502))
-    outcome = client_for(http).insert([user(1), user(2)])
-    assert len(outcome.applied) == 2 and not outcome.failed
+    client = client_for(http)
+    outcome = client.insert([user(1), user(2)])
+    # The retry meets the users the first call inserted: the caller re-reads them.
+    assert outcome.unconfirmed == ("u1@x.com", "u2@x.com") and not outcome.failed
     assert len(standin.users()) == 2
+    assert client.write_calls == standin.write_calls() == 2
 
 
 def test_invalid_json_roster_is_an_error_not_an_empty_roster(

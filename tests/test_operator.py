@@ -12,8 +12,7 @@ import pytest
 from standins.nebuly.server import NebulyStandIn
 from syncd.config.model import load_config
 from syncd.core.dates import parse_date
-from syncd.run.operations import approve, rollback
-from syncd.run.orchestrator import ExitCode, run_once
+from syncd.run.orchestrator import ExitCode, approve, rollback, run_once
 from syncd.run.state import StateDir
 from tests.conftest import config_text, person, roster, run_cli, write_csv
 

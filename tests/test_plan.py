@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from syncd.config.types import parse_limit
 from syncd.core.model import DesiredUser, NebulyUser, id_key
-from syncd.core.plan import Plan, PlanPolicy, plan
-from syncd.core.policy import check
+from syncd.core.plan import Plan, plan
+from syncd.core.policy import by_mode, check
+from syncd.core.rules import PlanPolicy
 
 TODAY = date(2026, 11, 22)
 EARLIER = date(2026, 1, 5)
@@ -107,15 +108,17 @@ def test_departed_delete_deletes() -> None:
 
 def test_upsert_only_never_deactivates() -> None:
     policy = PlanPolicy(mode="upsert-only", managed_tag_keys=frozenset({"department"}))
-    result = plan(desired(want("ann@x.com", department="Ops")),
-                  [have("ann@x.com", department="Sales"), have("bob@x.com")], policy, TODAY)
+    result = by_mode(plan(desired(want("ann@x.com", department="Ops")),
+                          [have("ann@x.com", department="Sales"), have("bob@x.com")],
+                          policy, TODAY), policy.mode)
     assert len(result.updates) == 1 and not result.deactivations and not result.deletes
 
 
 def test_create_only_only_inserts() -> None:
     policy = PlanPolicy(mode="create-only", managed_tag_keys=frozenset({"department"}))
-    result = plan(desired(want("ann@x.com", department="Ops"), want("new@x.com")),
-                  [have("ann@x.com", department="Sales"), have("bob@x.com")], policy, TODAY)
+    result = by_mode(plan(desired(want("ann@x.com", department="Ops"), want("new@x.com")),
+                          [have("ann@x.com", department="Sales"), have("bob@x.com")],
+                          policy, TODAY), policy.mode)
     assert [u.end_user for u in result.inserts] == ["new@x.com"]
     assert not result.updates and not result.deactivations
 

@@ -11,10 +11,10 @@ if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the en
     from datetime import datetime
 
     from syncd.config.model import SyncdConfig
-    from syncd.run.operations import OperatorResult
+    from syncd.run.report import OperatorResult
     from syncd.run.state import StateDir, StoredPlan
 
-# The same words as syncd.run.operations's check, whichever command an admin runs first.
+# The same words as the orchestrator's check, whichever command an admin runs first.
 NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
 
 
@@ -41,7 +41,7 @@ def add_parsers(sub: Any, with_config: Any) -> None:
 
 def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.log import redact_text
-    from syncd.run import operations as operator
+    from syncd.run import orchestrator as operator
     from syncd.run.orchestrator import ExitCode
     from syncd.run.state import StateError
     from syncd.sources.base import SourceError
@@ -156,8 +156,7 @@ def _report(outcome: OperatorResult) -> int:
 def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
     from syncd.core.model import id_key
     from syncd.core.templates import template_problems
-    from syncd.run.operations import preview
-    from syncd.run.orchestrator import ExitCode
+    from syncd.run.orchestrator import ExitCode, preview
 
     problems = template_problems(config.sources)
     if problems:

@@ -168,6 +168,10 @@ class SyncdConfig(BaseModel):
     health: HealthConfig = Field(default_factory=HealthConfig)
     state_dir: Path | None = Field(
         default=None, description="writable directory for run records and pending plans")
+    state_lock_wait: Duration = Field(
+        default=30.0, description="how long a command waits for another syncd command "
+        "(the daemon's run, once, approve, rollback) to release state_dir before giving up "
+        "with exit 7")
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> SyncdConfig:

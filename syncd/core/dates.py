@@ -26,18 +26,38 @@ def parse_date(value: str, fmt: str | None = None) -> date | None:
     text = value.strip()
     try:
         if fmt:
-            return datetime.strptime(text, fmt).date()
+            return utc_date(datetime.strptime(text, fmt))
         if text.isdigit() and (len(text) >= 15 or text == "0"):
             ticks = int(text)
             if ticks in _FILETIME_NEVER:
                 return None
             return (_FILETIME_EPOCH + timedelta(microseconds=ticks // 10)).date()
         if match := _GENERALIZED.match(text):
-            return datetime.strptime(match.group(1), "%Y%m%d%H%M%S").date()
+            moment = datetime.strptime(match.group(1), "%Y%m%d%H%M%S")
+            zone = match.group(2)
+            if zone and zone != "Z":
+                moment = datetime.strptime(match.group(1) + zone, "%Y%m%d%H%M%S%z")
+            return utc_date(moment)
         if len(text) == 10:
             return date.fromisoformat(text)
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        return utc_date(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except (ValueError, OverflowError):
         expected = f"a date in the form {fmt!r}" if fmt else (
             "an ISO date such as 2026-01-31, generalized time or AD FILETIME")
         raise ValueError(f"{value!r} is not {expected}") from None
+
+
+def parse_wire_date(value: str) -> date:
+    """A date as Nebuly returns it: `2026-01-31`, or a date-time (converted to UTC).
+    Raises ValueError for anything else."""
+    if len(value) == 10:
+        return date.fromisoformat(value)
+    return utc_date(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def utc_date(moment: datetime) -> date:
+    """The UTC calendar date of `moment`; a moment without an offset is taken as UTC
+    (never as the local zone of whatever machine syncd runs on)."""
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(UTC).date()

@@ -7,6 +7,7 @@ of them call `id_key`, nothing re-derives it.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from enum import StrEnum
 
@@ -40,3 +41,9 @@ def id_key(end_user: str) -> str:
     # lower(), not casefold(): casefold makes straße@x.de and strasse@x.de one
     # key, though they are two mailboxes and two people.
     return unicodedata.normalize("NFC", value).lower()
+
+
+def exclusion_pattern(pattern: str) -> re.Pattern[str]:
+    """An `exclude_ids` pattern, matched case-insensitively like every id comparison:
+    `^SVC-` excludes `svc-backup@x` whether or not ids are lower-cased."""
+    return re.compile(pattern, re.IGNORECASE)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from syncd.core.dates import parse_date
+from syncd.core.ids import exclusion_pattern
 from syncd.core.model import DesiredUser, IdCase, RecordProblem, SourceRecord, id_key, normalise_id
 from syncd.core.rules import TagTemplate
 from syncd.core.templates import MappingRules, Template, tag_template
@@ -56,7 +57,7 @@ class SourceMapper:
                      for key, s in config.tags.items()}
         self.active_from = Template.parse(config.active_from) if config.active_from else None
         self.active_to = Template.parse(config.active_to) if config.active_to else None
-        self.exclude = [re.compile(p) for p in config.exclude_ids]
+        self.exclude = [exclusion_pattern(p) for p in config.exclude_ids]
         self._sources = (config.name,)
         # Per tag: (key, spec, template, the attribute of a one-placeholder template,
         # memo of raw attribute value -> final value for such templates).

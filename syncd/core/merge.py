@@ -20,6 +20,7 @@ class MergedRoster:
     """Desired users from every source, one per id."""
 
     users: Mapping[str, DesiredUser]  # keyed by id_key(end_user)
+    # People some source could not read: their Nebuly record is left exactly as it is.
     protected_ids: frozenset[str] = frozenset()
     # (id, tag key, values by source) for tags that sources disagree on.
     conflicts: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = field(default=())
@@ -52,7 +53,9 @@ def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = Non
             )
     conflicts = _conflicts(ordered, shared_keys) if shared_keys else []
     protected = frozenset().union(*(m.protected_ids for m in mapped)) if mapped else frozenset()
-    return MergedRoster(merged, protected - merged.keys(), tuple(conflicts))
+    # A person unreadable in any source is protected, even if another source reads
+    # him fine: changing him on half the data would drop what the other source maps.
+    return MergedRoster(merged, protected, tuple(conflicts))
 
 
 def _conflicts(ordered: Sequence[MappedSource], keys: set[str]

@@ -10,30 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
 
 from syncd.core.model import Change, DesiredUser, NebulyUser, Tags, id_key
-
-Mode = Literal["sync", "upsert-only", "create-only"]
-
-
-@dataclass(frozen=True, slots=True)
-class PlanPolicy:
-    mode: Mode = "sync"
-    departed: Literal["deactivate", "delete"] = "deactivate"
-    # Tag keys the config maps: only these are syncd's to change.
-    managed_tag_keys: frozenset[str] = frozenset()
-    prune_tags: bool = False
-    # (key, value): manage only users carrying it; stamped on users syncd inserts.
-    owner_tag: tuple[str, str] | None = None
-    # Departure grace: missing from the sources for this many consecutive
-    # successful runs (this one included) and this many days before active_to is set.
-    grace_runs: int = 1
-    grace_days: int = 0
-
-    @property
-    def has_grace(self) -> bool:
-        return self.grace_runs > 1 or self.grace_days > 0
+from syncd.core.rules import Departed, PlanPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,22 +69,33 @@ def _owned(user: NebulyUser, policy: PlanPolicy) -> bool:
     return owner is None or user.tags.get(owner[0]) == owner[1]
 
 
-def _index_actual(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], list[str]]:
+def index_roster(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], list[str]]:
+    """Nebuly's roster by id_key, and the ids of the extra case variants it holds.
+
+    Where Nebuly holds one person under ids that differ only in case, the entry
+    already in normalised (lower-case) form is the one syncd manages, whatever
+    the order of the list; every path (run, approve, rollback) uses this index."""
     index: dict[str, NebulyUser] = {}
     duplicates: list[str] = []
     for user in actual:
         raw = user.end_user
         # id_key's ASCII fast path, inlined: this loop runs once per Nebuly user.
         key = raw.strip().lower() if raw.isascii() else id_key(raw)
-        if key in index:
-            duplicates.append(user.end_user)
-            # Prefer the entry that is already in normalised (lower-case) form.
-            if user.end_user == key and index[key].end_user != key:
-                duplicates[-1] = index[key].end_user
-                index[key] = user
+        held = index.get(key)
+        if held is None:
+            index[key] = user
             continue
-        index[key] = user
+        # Prefer the entry already in normalised (lower-case) form, then the
+        # smallest id: the choice never depends on the order of Nebuly's list.
+        kept, extra = (user, held) if _preference(user, key) < _preference(held, key) \
+            else (held, user)
+        index[key] = kept
+        duplicates.append(extra.end_user)
     return index, duplicates
+
+
+def _preference(user: NebulyUser, key: str) -> tuple[bool, str]:
+    return (user.end_user != key, user.end_user)
 
 
 def _desired_tags(
@@ -156,8 +146,8 @@ def _target(desired: DesiredUser, current: NebulyUser, policy: PlanPolicy,
         end_user=current.end_user,
         tags=_desired_tags(desired, current.tags, policy),
         # active_from is set at insert and left alone unless a source maps it.
-        active_from=desired.active_from or current.active_from or today,
-        active_to=desired.active_to,
+        active_from=(started := desired.active_from or current.active_from or today),
+        active_to=_ending(started, desired.active_to),
     )
 
 
@@ -165,9 +155,15 @@ def _new_user(desired: DesiredUser, policy: PlanPolicy, today: date) -> NebulyUs
     return NebulyUser(
         end_user=desired.end_user,
         tags=_desired_tags(desired, {}, policy),
-        active_from=desired.active_from or today,
-        active_to=desired.active_to,
+        active_from=(started := desired.active_from or today),
+        active_to=_ending(started, desired.active_to),
     )
+
+
+def _ending(started: date, ended: date | None) -> date | None:
+    """Access never ends before it starts: someone who leaves before their start
+    date gets active_to = active_from (an empty period), not an earlier date."""
+    return None if ended is None else max(started, ended)
 
 
 def plan(
@@ -186,7 +182,7 @@ def plan(
     `missing` is the grace period's memory from earlier runs (see next_missing).
     """
     missing = missing or {}
-    index, duplicates = _index_actual(actual)
+    index, duplicates = index_roster(actual)
     inserts: list[NebulyUser] = []
     updates: list[Change] = []
     reactivations: list[Change] = []
@@ -211,7 +207,7 @@ def plan(
         # Most people did not change: say so without building a target user.
         target = (None if _unchanged(want, current, policy, today)
                   else _target(want, current, policy, today))
-        if target is None or target == current or policy.mode == "create-only":
+        if target is None or target == current:
             unchanged += 1
         elif not _is_active(current, today) and _is_active(target, today):
             reactivations.append(Change(current, target))
@@ -230,7 +226,7 @@ def plan(
         if key in desired:
             continue
         # Users already inactive are history: left as they are, in delete mode too.
-        if key in protected or policy.mode != "sync" or not _is_active(current, today):
+        if key in protected or not _is_active(current, today):
             unchanged += 1
             continue
         departure = _departure(current, missing.get(key), policy, today)
@@ -263,12 +259,13 @@ def _departure(current: NebulyUser, before: Missing | None, policy: PlanPolicy,
     seen = _missing_now(before, today)
     if seen.runs < policy.grace_runs or (today - seen.first_missed).days < policy.grace_days:
         return None
-    if policy.departed == "delete":
+    if policy.departed == Departed.DELETE:
         return current
     # With a grace period, access ended when they were first missed.
     ended = seen.first_missed if policy.has_grace else today
-    return Change(current, NebulyUser(current.end_user, current.tags,
-                                      current.active_from or ended, ended))
+    started = current.active_from or ended
+    return Change(current, NebulyUser(current.end_user, current.tags, started,
+                                      _ending(started, ended)))
 
 
 def _missing_now(before: Missing | None, today: date) -> Missing:
@@ -294,14 +291,3 @@ def next_missing(
             continue
         after[key] = _missing_now(before.get(key), today)
     return after
-
-
-def without_destructive(plan: Plan) -> Plan:
-    """The same plan with its deactivations and deletes removed."""
-    return Plan(plan.inserts, plan.updates, (), plan.reactivations, (), plan.unchanged,
-                plan.managed_active, plan.foreign, plan.duplicate_ids, plan.waiting)
-
-
-def only_destructive(plan: Plan) -> Plan:
-    return Plan(deactivations=plan.deactivations, deletes=plan.deletes,
-                managed_active=plan.managed_active)

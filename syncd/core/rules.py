@@ -5,6 +5,8 @@ Pure (no I/O): the config validates into these, and the core computes with them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,3 +80,37 @@ class TagTemplate(BaseModel):
 
 
 TagSpec = str | TagTemplate
+
+
+class Mode(StrEnum):
+    """What a run may do: external-dns's policies, as filters over one computed plan."""
+
+    SYNC = "sync"  # insert, update, deactivate
+    UPSERT_ONLY = "upsert-only"  # never deactivate or delete
+    CREATE_ONLY = "create-only"  # only insert
+
+
+class Departed(StrEnum):
+    """What happens to a person who left: their active_to is set, or they are deleted."""
+
+    DEACTIVATE = "deactivate"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPolicy:
+    mode: Mode = Mode.SYNC
+    departed: Departed = Departed.DEACTIVATE
+    # Tag keys the config maps: only these are syncd's to change.
+    managed_tag_keys: frozenset[str] = frozenset()
+    prune_tags: bool = False
+    # (key, value): manage only users carrying it; stamped on users syncd inserts.
+    owner_tag: tuple[str, str] | None = None
+    # Departure grace: missing from the sources for this many consecutive
+    # successful runs (this one included) and this many days before active_to is set.
+    grace_runs: int = 1
+    grace_days: int = 0
+
+    @property
+    def has_grace(self) -> bool:
+        return self.grace_runs > 1 or self.grace_days > 0

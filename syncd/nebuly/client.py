@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
+from syncd.core.dates import parse_wire_date
 from syncd.core.model import NebulyUser, id_key
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
@@ -65,9 +66,12 @@ class WriteOutcome:
     # Set when Nebuly became unusable part-way: what was applied before is kept
     # in `applied`, the rest is in `failed`.
     aborted: str | None = None
-    # Applied only by the other call: an insert that met an existing user (its
-    # earlier values are unknown) or an update of a missing one.
+    # Applied only by the insert call: an update of a user Nebuly does not hold.
     crossed: tuple[str, ...] = ()
+    # Inserts Nebuly did not take because the user may already exist (409, or
+    # left out of the answer). Never overwritten blindly: the caller re-reads
+    # them and plans them with the same rules as everyone else.
+    unconfirmed: tuple[str, ...] = ()
 
 
 class _WireUser(msgspec.Struct, gc=False):
@@ -100,13 +104,6 @@ _roster_decoder = msgspec.json.Decoder(_WireRoster)
 _loose_decoder = msgspec.json.Decoder(_LooseRoster)
 _tags_decoder = msgspec.json.Decoder(dict[str, Any] | None)
 _encoder = msgspec.json.Encoder()
-
-
-def _wire_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    # Dates or full timestamps may come back; the calendar date is what we manage.
-    return date.fromisoformat(value[:10])
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +219,8 @@ def _cached_date(value: object, cache: dict[str, date]) -> date | None:
         raise TypeError("a date must be a string")
     found = cache.get(value)
     if found is None:
-        found = _wire_date(value)
+        # Dates or full timestamps may come back; the UTC calendar date is what we manage.
+        found = parse_wire_date(value)
         if found is not None and len(cache) < _MAX_CACHED:
             cache[value] = found
     return found
@@ -250,6 +248,7 @@ class NebulyClient:
         self.rng = rng or random.Random()
         self.should_stop = should_stop
         self.write_calls = 0
+        self.read_calls = 0
         self.retries = 0
 
     # -- reading -------------------------------------------------------------
@@ -286,7 +285,6 @@ class NebulyClient:
     def _delete_batch(self, batch: list[str], applied: list[str],
                       failed: list[tuple[str, str]]) -> None:
         response = self._send("DELETE", {"users": batch})
-        self.write_calls += 1
         if response.is_success:
             applied += batch
         elif response.status_code == 413 and len(batch) > 1:
@@ -301,28 +299,37 @@ class NebulyClient:
     def _write(self, op: Op, users: Sequence[NebulyUser]) -> WriteOutcome:
         applied: list[str] = []
         crossed: list[str] = []
+        unconfirmed: list[str] = []
         failed: list[tuple[str, str]] = []
-        other: Op = "update" if op == "insert" else "insert"
         for start in range(0, len(users), self.batch_size):
             batch = users[start:start + self.batch_size]
             try:
                 self._check_stop()
-                ok, retry_other, bad = self._write_batch(op, batch)
+                ok, not_taken, bad = self._write_batch(op, batch)
                 applied += ok
                 failed += bad
-                if retry_other:
-                    ok2, still_missing, bad2 = self._write_batch(other, retry_other)
+                if op == "insert":
+                    # The user may exist (a list that lagged, or our own insert that
+                    # landed before an error answer): an update now would replace
+                    # values nobody read, so the caller re-reads instead.
+                    unconfirmed += [u.end_user for u in not_taken]
+                elif not_taken:
+                    # Updating someone Nebuly does not hold: inserting the record
+                    # replaces nothing.
+                    ok2, still_missing, bad2 = self._write_batch("insert", not_taken)
                     applied += ok2
                     crossed += ok2
                     failed += bad2
-                    failed += [(u.end_user, f"Nebuly applied neither the {op} nor the {other}")
+                    failed += [(u.end_user, "Nebuly applied neither the update nor the insert")
                                for u in still_missing]
             except NebulyError as exc:
-                done = set(applied) | {u for u, _ in failed}
+                done = set(applied) | {u for u, _ in failed} | set(unconfirmed)
                 failed += [(u.end_user, f"not applied: {exc}") for u in users[start:]
                            if u.end_user not in done]
-                return WriteOutcome(tuple(applied), tuple(failed), str(exc), tuple(crossed))
-        return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed))
+                return WriteOutcome(tuple(applied), tuple(failed), str(exc), tuple(crossed),
+                                    tuple(unconfirmed))
+        return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed),
+                            unconfirmed=tuple(unconfirmed))
 
     def _write_batch(
         self, op: Op, users: Sequence[NebulyUser]
@@ -330,7 +337,6 @@ class NebulyClient:
         """Send one batch: (applied ids, users to try with the other op, rejected users)."""
         method = self.flavour.insert if op == "insert" else self.flavour.update
         response = self._send(method, {"users": [u.to_json() for u in users]})
-        self.write_calls += 1
         status = response.status_code
         if response.is_success:
             returned = _returned_ids(response.content)
@@ -363,6 +369,11 @@ class NebulyClient:
         while True:
             problem: str
             delay: float | None = None
+            # Every attempt is a call Nebuly may have acted on: each one is counted.
+            if method == "GET":
+                self.read_calls += 1
+            else:
+                self.write_calls += 1
             try:
                 response = self.http.request(method, self.flavour.path, content=content,
                                              headers=headers)

@@ -39,8 +39,10 @@ class ApplyResult:
     aborted: str | None = None
     dry_run: bool = False
     # (action, before, after) for every user that was changed: the run's record.
-    # action "overwrite": an insert that met a user Nebuly's list had not shown.
     changes: tuple[tuple[str, NebulyUser | None, NebulyUser | None], ...] = ()
+    # Inserts Nebuly did not take because the user may exist: the caller re-reads
+    # them (see Orchestrator._settle) and never overwrites them blindly.
+    unconfirmed: tuple[NebulyUser, ...] = ()
 
 
 def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> ApplyResult:
@@ -51,6 +53,7 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
     failures: list[Failure] = []
     changes: list[tuple[str, NebulyUser | None, NebulyUser | None]] = []
     aborted: str | None = None
+    unconfirmed: list[NebulyUser] = []
 
     # One stream of update calls for every kind of change that uses the update
     # verb: fewest calls (ceil(n / batch_size)) whatever the mix.
@@ -77,15 +80,12 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
             continue
         outcome = writer.insert(users) if step == "insert" else writer.update(users)
         aborted = outcome.aborted
-        crossed = set(outcome.crossed)
+        unconfirmed += [targets[id_key(u)] for u in outcome.unconfirmed]
         for end_user in outcome.applied:
             key = id_key(end_user)
             action = by_action.get(key, step)
             applied[action] += 1
-            # An insert that met an existing user overwrote values nobody read:
-            # the record says so, and rollback leaves that user alone.
-            recorded = "overwrite" if step == "insert" and end_user in crossed else action
-            changes.append((recorded, befores.get(key), targets.get(key)))
+            changes.append((action, befores.get(key), targets.get(key)))
         failures += [Failure(by_action.get(id_key(u), step), u, reason)
                      for u, reason in outcome.failed]
 
@@ -103,4 +103,4 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
             failures += [Failure("delete", u, r) for u, r in outcome.failed]
 
     return ApplyResult(applied, tuple(failures), writer.write_calls - calls_before,
-                       aborted, False, tuple(changes))
+                       aborted, False, tuple(changes), tuple(unconfirmed))

@@ -1,337 +1,335 @@
-"""One run: pull every source -> map -> GET Nebuly -> plan -> guards -> apply -> summary.
+"""The one loop every command goes through: read -> GET -> plan -> guard -> apply -> record.
 
-Any read failure aborts the run before anything is written: "could not read"
-must never become "user left".
+A sync, an approve and a rollback are intents of this loop, not parallel
+implementations: they differ only in what they plan (the core's `decide`,
+`approvable` or `undo`) and in what they record. Any read failure aborts before
+anything is written: "could not read" never becomes "user left".
 """
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from enum import IntEnum
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 
 from syncd import log
 from syncd.config.model import SyncdConfig
-from syncd.core.mapping import MappedSource, SourceMapper
-from syncd.core.merge import MergedRoster, cap_tag_values, merge
-from syncd.core.model import NebulyUser
-from syncd.core.plan import Missing, Plan, PlanPolicy, next_missing, plan
-from syncd.core.policy import GuardedPlan, check
+from syncd.core.ids import id_key
+from syncd.core.merge import MergedRoster
+from syncd.core.operations import Operation, approvable, undo
+from syncd.core.plan import Missing, Plan
+from syncd.core.policy import GuardedPlan, decide, without_destructive
 from syncd.core.templates import template_problems
-from syncd.nebuly.client import NebulyClient, NebulyError, gc_paused, make_http_client
-from syncd.nebuly.retry import RetryPolicy
+from syncd.nebuly.client import NebulyClient, NebulyError, Roster, gc_paused, make_http_client
 from syncd.run.apply import ApplyResult, apply_plan
-from syncd.run.state import StateDir, StateError, StoredPlan
+from syncd.run.inputs import MAX_LOGGED_PROBLEMS, nebuly_client, plan_policy, read_desired
+from syncd.run.lock import StateLock, StateLocked
+from syncd.run.records import keep_sync_records
+from syncd.run.report import ExitCode, OperatorResult, RunReport, SourceStats, new_run_id
+from syncd.run.settle import settle_unconfirmed
+from syncd.run.state import StateDir, StateError
 from syncd.sources.base import Source, SourceError
 from syncd.sources.factory import build_source
 
-# Per-record problems beyond this many per source are counted, not logged one by one.
-MAX_LOGGED_PROBLEMS = 50
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    INTERNAL_ERROR = 1
-    CONFIG_ERROR = 2
-    SOURCE_FAILED = 3
-    NEBULY_FAILED = 4
-    GUARD_TRIPPED = 5
-    PARTIAL_FAILURE = 6
+__all__ = ["ExitCode", "OperatorResult", "RunReport", "SourceStats", "approve", "preview",
+           "rollback", "run_once"]
 
 
 @dataclass(frozen=True, slots=True)
-class SourceStats:
-    name: str
-    records: int
-    users: int
-    skipped: int
-    excluded: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RunReport:
-    run_id: str
-    status: str
-    exit_code: ExitCode
-    today: date
+class Sync:
     dry_run: bool = False
-    error: str | None = None
-    sources: tuple[SourceStats, ...] = ()
-    plan: Plan | None = None
-    guarded: GuardedPlan | None = None
-    result: ApplyResult | None = None
-    conflicts: int = 0
-    durations: dict[str, float] = field(default_factory=dict)
-    nebuly_users: int = 0
-    pending_plan: str | None = None
-    desired_users: int = 0  # after merging: a person in two sources counts once
-
-    def summary(self) -> dict[str, Any]:
-        """The fields of the one canonical `sync.finished` event."""
-        fields: dict[str, Any] = {"run_id": self.run_id, "status": self.status,
-                                  "exit_code": int(self.exit_code), "dry_run": self.dry_run}
-        if self.plan is not None:
-            counts = self.plan.counts()
-            if self.result is not None and not self.dry_run:
-                counts.update(self.result.applied)
-            blocked = self.guarded.blocked.destructive if self.guarded else 0
-            if self.dry_run and self.guarded is not None:
-                counts["deactivate"] = len(self.guarded.allowed.deactivations)
-                counts["delete"] = len(self.guarded.allowed.deletes)
-            fields |= {
-                "inserted": counts["insert"], "updated": counts["update"],
-                "deactivated": counts["deactivate"], "reactivated": counts["reactivate"],
-                "deleted": counts["delete"], "unchanged": counts["unchanged"],
-                "blocked": blocked,
-                "failed": len(self.result.failures) if self.result else 0,
-                "write_calls": self.result.write_calls if self.result else 0,
-            }
-        fields |= {
-            "source_records": sum(s.records for s in self.sources),
-            "skipped_records": sum(s.skipped for s in self.sources),
-            "desired_users": self.desired_users,
-            "nebuly_users": self.nebuly_users,
-            "conflicts": self.conflicts,
-        }
-        if self.plan is not None and self.plan.waiting:
-            fields["in_grace"] = len(self.plan.waiting)
-        if self.pending_plan:
-            fields["pending_plan"] = self.pending_plan
-        fields |= {f"{phase}_s": round(sec, 3) for phase, sec in self.durations.items()}
-        if self.error:
-            fields["error"] = self.error
-        return fields
+    force: bool = False
 
 
-def new_run_id(now: datetime) -> str:
-    # Sortable by time, unique enough for one daemon: 20261122T101500Z-3fa2c1.
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+@dataclass(frozen=True, slots=True)
+class Approve:
+    plan_id: str
+    dry_run: bool = False
 
 
-def plan_policy(config: SyncdConfig) -> PlanPolicy:
-    managed = frozenset(k for s in config.sources for k in s.tags)
-    policy = config.policy
-    owner = policy.owner_tag
-    return PlanPolicy(
-        mode=policy.mode,
-        departed=policy.departed,
-        managed_tag_keys=managed | ({owner.key} if owner else frozenset()),
-        prune_tags=policy.prune_tags,
-        owner_tag=(owner.key, owner.value) if owner else None,
-        grace_runs=policy.grace_runs,
-        # Dates are whole days; round a grace period up so "36h" means 2 days, not 1.
-        grace_days=-int(-(policy.grace_period or 0) // 86400),
-    )
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    run_id: str
+    dry_run: bool = False
+    force: bool = False
 
 
-def _read_sources(config: SyncdConfig, sources: Sequence[Source],
-                  logger: Any, clock: Callable[[], float]
-                  ) -> tuple[list[MappedSource], list[SourceStats]]:
-    mapped: list[MappedSource] = []
-    stats: list[SourceStats] = []
-    for source_config, source in zip(config.sources, sources, strict=True):
-        start = clock()
-        read = source.read()  # raises SourceError
-        result = SourceMapper(source_config, config.policy.id_case).map(read.records,
-                                                                        read.problems)
-        seconds = clock() - start
-        problems = [*read.problems, *result.problems]
-        for problem in problems[:MAX_LOGGED_PROBLEMS]:
-            logger.warning("record.skipped", source=source.name, record=problem.origin,
-                           reason=problem.message)
-        for notice in result.notices[:MAX_LOGGED_PROBLEMS]:
-            logger.warning("record.adjusted", source=source.name, record=notice.origin,
-                           reason=notice.message)
-        if len(problems) > MAX_LOGGED_PROBLEMS:
-            logger.warning("record.skipped_more", source=source.name,
-                           count=len(problems) - MAX_LOGGED_PROBLEMS)
-        if not result.users and not source_config.allow_empty:
-            raise SourceError(source.name, (
-                f"read {len(read.records)} records but yielded no users; refusing to treat "
-                "everyone as departed. Check the source, or set allow_empty: true"))
-        stats.append(SourceStats(source.name, len(read.records), len(result.users),
-                                 len(problems), result.excluded, seconds))
-        logger.info("source.read", source=source.name, records=len(read.records),
-                    users=len(result.users), skipped=len(problems), excluded=result.excluded,
-                    duration_s=round(seconds, 3))
-        mapped.append(result)
-    return mapped, stats
+Intent = Sync | Approve | Rollback
 
 
-def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
-                 clock: Callable[[], float] = time.perf_counter
-                 ) -> tuple[MergedRoster, list[SourceStats]]:
-    """Read every source completely, map and merge: who should have access. Raises SourceError."""
-    mapped, stats = _read_sources(config, sources, logger, clock)
-    merged = merge(mapped, config.policy.source_precedence)
-    for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
-        logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
-    merged, capped = cap_tag_values(merged, config.sources)
-    for cap in capped:
-        logger.warning("tags.capped", tag=cap.tag, kept=list(cap.kept),
-                       replaced=list(cap.replaced[:20]), users=cap.users)
-    return merged, stats
+class Failed(Exception):
+    """A step could not go on; the report says why, nothing more is written."""
+
+    def __init__(self, status: str, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
-def nebuly_client(config: SyncdConfig, http: httpx.Client, *,
-                  sleep: Callable[[float], None] = time.sleep,
-                  should_stop: Callable[[], bool] = lambda: False) -> NebulyClient:
-    return NebulyClient(
-        http, api=config.nebuly.api, batch_size=config.nebuly.batch_size,
-        retry=RetryPolicy(max_retries=config.nebuly.max_retries,
-                          max_total_wait=config.nebuly.max_retry_wait),
-        sleep=sleep, should_stop=should_stop)
+@dataclass
+class _Context:
+    """What the loop has learnt so far (for the report when it stops early)."""
+
+    merged: MergedRoster = field(default_factory=lambda: MergedRoster({}))
+    stats: list[SourceStats] = field(default_factory=list)
+    roster: Roster = field(default_factory=lambda: Roster([]))
+    missing: dict[str, Missing] = field(default_factory=dict)
 
 
-def run_once(
-    config: SyncdConfig,
-    *,
-    sources: Sequence[Source] | None = None,
-    http: httpx.Client | None = None,
-    today: date | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.perf_counter,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> RunReport:
-    """Run one sync. Never raises for expected failures: the report says what happened.
+def run_once(config: SyncdConfig, *, sources: Sequence[Source] | None = None,
+             http: httpx.Client | None = None, today: date | None = None,
+             dry_run: bool = False, force: bool = False,
+             sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.perf_counter,
+             should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+    """One sync. Never raises for expected failures: the report says what happened.
 
     `should_stop` is polled between write batches (a daemon's SIGTERM): the batch in
     flight completes, the rest is left for the next run.
     """
-    # A large run builds millions of objects that live until its end: the cyclic
-    # GC would walk them all again and again for nothing (reference counting still
-    # frees memory as usual).
-    with gc_paused():
-        return _Run(config, today=today, dry_run=dry_run, force=force, sleep=sleep,
-                    clock=clock, should_stop=should_stop).run(sources, http)
+    report = Orchestrator(config, sources=sources, http=http, today=today, sleep=sleep,
+                          clock=clock, should_stop=should_stop).execute(Sync(dry_run, force))
+    assert isinstance(report, RunReport)
+    return report
 
 
-class _Run:
-    def __init__(self, config: SyncdConfig, *, today: date | None, dry_run: bool, force: bool,
-                 sleep: Callable[[float], None], clock: Callable[[], float],
-                 should_stop: Callable[[], bool]) -> None:
+def approve(config: SyncdConfig, plan_id: str, *, dry_run: bool = False,
+            sources: Sequence[Source] | None = None, http: httpx.Client | None = None,
+            today: date | None = None) -> OperatorResult:
+    """Apply exactly the blocked part of a plan that a --force run would still apply."""
+    result = Orchestrator(config, sources=sources, http=http, today=today).execute(
+        Approve(plan_id, dry_run))
+    assert isinstance(result, OperatorResult)
+    return result
+
+
+def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: bool = False,
+             http: httpx.Client | None = None) -> OperatorResult:
+    """Restore the values every user had before `run_id` changed them."""
+    result = Orchestrator(config, http=http).execute(Rollback(run_id, dry_run, force))
+    assert isinstance(result, OperatorResult)
+    return result
+
+
+def preview(config: SyncdConfig, sources: Sequence[Source] | None = None) -> MergedRoster:
+    """Who the sources say should have access, mapped, without contacting Nebuly.
+    Raises SourceError."""
+    merged, _ = read_desired(config, sources or [build_source(s) for s in config.sources],
+                             log.get_logger())
+    return merged
+
+
+class Orchestrator:
+    def __init__(self, config: SyncdConfig, *, sources: Sequence[Source] | None = None,
+                 http: httpx.Client | None = None, today: date | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.perf_counter,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         now = datetime.now(UTC)
         self.config = config
+        self.sources = sources
+        self.http = http
+        self.now = now
         self.today = today or now.date()
         self.run_id = new_run_id(now)
-        self.dry_run = dry_run
-        self.force = force
-        self.sleep = sleep
-        self.clock = clock
-        self.should_stop = should_stop
+        self.sleep, self.clock, self.should_stop = sleep, clock, should_stop
         self.logger = log.get_logger().bind(run_id=self.run_id)
         self.state = StateDir(config.state_dir) if config.state_dir else None
-        self.missing: dict[str, Missing] = {}
         self.durations: dict[str, float] = {}
         self.t0 = clock()
 
-    def finish(self, report: RunReport) -> RunReport:
-        report.durations["total"] = self.clock() - self.t0
-        level = "info" if report.exit_code == ExitCode.OK else "error"
-        getattr(self.logger, level)("sync.finished", **report.summary())
-        return report
-
-    def failed(self, status: str, code: ExitCode, error: str, **extra: Any) -> RunReport:
-        return self.finish(RunReport(self.run_id, status, code, self.today, self.dry_run,
-                                     error, durations=self.durations, **extra))
-
-    def run(self, sources: Sequence[Source] | None, http: httpx.Client | None) -> RunReport:
-        config, logger = self.config, self.logger
-        logger.info("sync.started", dry_run=self.dry_run,
-                    sources=[s.name for s in config.sources])
+    def execute(self, intent: Intent) -> RunReport | OperatorResult:
+        if isinstance(intent, Sync):
+            self.logger.info("sync.started", dry_run=intent.dry_run,
+                             sources=[s.name for s in self.config.sources])
+        context = _Context()
         try:
-            # Reject a bad template before any I/O, naming its field as validate does.
-            if problems := template_problems(config.sources):
-                raise ValueError(problems[0])
+            # A large run builds millions of objects that live until its end: the
+            # cyclic GC would walk them again and again for nothing.
+            with gc_paused(), self._locked(intent):
+                return self._loop(intent, context)
+        except Failed as failure:
+            return self._failed(intent, failure, context)
+
+    @contextmanager
+    def _locked(self, intent: Intent) -> Iterator[None]:
+        """Hold state_dir for the whole command; a dry run writes nothing and needs no lock."""
+        if self.state is None or intent.dry_run:
+            yield
+            return
+        holder = f"syncd {type(intent).__name__.lower()} {self.run_id}"
+        try:
+            with StateLock(self.state.root, holder, self.config.state_lock_wait):
+                yield
+        except StateLocked as exc:
+            raise Failed("state_locked", ExitCode.STATE_LOCKED, str(exc)) from None
+        except OSError as exc:
+            raise Failed("config_error", ExitCode.CONFIG_ERROR,
+                         f"state_dir {self.state.root}: {exc.strerror or exc}") from None
+
+    # -- the loop --------------------------------------------------------------
+
+    def _loop(self, intent: Intent, context: _Context) -> RunReport | OperatorResult:
+        config = self.config
+        reads_sources = not isinstance(intent, Rollback)
+        try:
+            if reads_sources and (problems := template_problems(config.sources)):
+                raise ValueError(problems[0])  # named by its field, as validate names it
             api_key = config.nebuly.resolve_api_key()
             log.register_secret(api_key)
-            if sources is None:
+            sources = self.sources
+            if reads_sources and sources is None:
                 sources = [build_source(s) for s in config.sources]
             if self.state is not None:
-                self.state.check_writable()
-                self.missing = self.state.load_missing()
+                if not intent.dry_run:
+                    self.state.check_writable()
+                context.missing = self.state.load_missing()
+            elif not isinstance(intent, Sync):
+                raise StateError("this needs state_dir in the config (where runs and plans "
+                                 "are kept)")
+            recorded = self._recorded(intent)
         except (ValueError, StateError) as exc:
-            logger.error("config.invalid", error=str(exc))
-            return self.failed("config_error", ExitCode.CONFIG_ERROR, str(exc))
+            if not isinstance(intent, Sync):
+                raise  # the command line names the bad file or field (exit 2)
+            self.logger.error("config.invalid", error=str(exc))
+            raise Failed("config_error", ExitCode.CONFIG_ERROR, str(exc)) from None
 
+        if sources is not None:
+            self._read(sources, context)
+        if self.http is not None:
+            return self._with_nebuly(intent, self.http, context, recorded)
+        with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as own:
+            return self._with_nebuly(intent, own, context, recorded)
+
+    def _recorded(self, intent: Intent) -> Sequence[Any]:
+        """The stored input of an operator intent: a blocked plan's or a run's changes."""
+        assert self.state is not None or isinstance(intent, Sync)
+        if isinstance(intent, Approve):
+            assert self.state is not None
+            stored = self.state.load_plan(intent.plan_id)
+            if stored.expired(self.now):
+                raise Failed("plan_expired", ExitCode.CONFIG_ERROR, (
+                    f"plan {intent.plan_id} expired at {stored.expires_at:%Y-%m-%d %H:%M} UTC "
+                    "(policy.plan_expiry); the next run will block again if the departures "
+                    "are real"))
+            return stored.changes
+        if isinstance(intent, Rollback):
+            assert self.state is not None
+            return self.state.load_run(intent.run_id)
+        return ()
+
+    def _read(self, sources: Sequence[Source], context: _Context) -> None:
         start = self.clock()
         try:
-            merged, stats = read_desired(config, sources, logger, self.clock)
+            context.merged, context.stats = read_desired(self.config, sources, self.logger,
+                                                         self.clock)
         except SourceError as exc:
+            self.logger.error("source.failed", source=exc.source, error=exc.message,
+                              consequence="nothing was written this run")
+            raise Failed("source_failed", ExitCode.SOURCE_FAILED, str(exc)) from None
+        finally:
             self.durations["read"] = self.clock() - start
-            logger.error("source.failed", source=exc.source, error=exc.message,
-                         consequence="nothing was written this run")
-            return self.failed("source_failed", ExitCode.SOURCE_FAILED, str(exc))
-        self.durations["read"] = self.clock() - start
 
-        if http is not None:
-            return self.sync(http, merged, stats)
-        with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as own:
-            return self.sync(own, merged, stats)
-
-    def sync(self, http: httpx.Client, merged: MergedRoster,
-             stats: list[SourceStats]) -> RunReport:
-        config, logger, clock = self.config, self.logger, self.clock
-        client = nebuly_client(config, http, sleep=self.sleep, should_stop=self.should_stop)
-        start = clock()
+    def _with_nebuly(self, intent: Intent, http: httpx.Client, context: _Context,
+                     recorded: Sequence[Any]) -> RunReport | OperatorResult:
+        client = nebuly_client(self.config, http, sleep=self.sleep,
+                               should_stop=self.should_stop)
+        start = self.clock()
         try:
-            roster = client.list_users()
+            context.roster = client.list_users()
         except NebulyError as exc:
-            self.durations["get"] = clock() - start
-            logger.error("nebuly.read_failed", error=str(exc),
-                         consequence="nothing was written this run")
-            return self.failed("nebuly_failed", ExitCode.NEBULY_FAILED, str(exc),
-                               sources=tuple(stats), conflicts=len(merged.conflicts))
-        self.durations["get"] = clock() - start
-        if roster.unreadable:
-            logger.warning("nebuly.unreadable_users", count=roster.unreadable)
+            self.logger.error("nebuly.read_failed", error=str(exc),
+                              consequence="nothing was written this run")
+            raise Failed("nebuly_failed", ExitCode.NEBULY_FAILED, str(exc)) from None
+        finally:
+            self.durations["get"] = self.clock() - start
+        if context.roster.unreadable:
+            self.logger.warning("nebuly.unreadable_users", count=context.roster.unreadable)
 
-        start = clock()
-        policy = plan_policy(config)
+        start = self.clock()
+        guarded, operation = self._plan(intent, context, recorded)
+        self.durations["plan"] = self.clock() - start
+        to_apply = operation.plan if operation is not None else guarded.allowed
+
+        start = self.clock()
+        result = apply_plan(client, to_apply, dry_run=intent.dry_run)
+        if result.unconfirmed:
+            result = settle_unconfirmed(client, result, self._replan(context), self.logger)
+        self.durations["apply"] = self.clock() - start
+        for failure in result.failures[:MAX_LOGGED_PROBLEMS]:
+            self.logger.warning("apply.user_failed", action=failure.action,
+                                end_user=failure.end_user, reason=failure.reason)
+        if isinstance(intent, Sync):
+            return self._sync_report(intent, context, guarded, result, client)
+        assert operation is not None
+        return self._operator_report(intent, operation, result)
+
+    def _plan(self, intent: Intent, context: _Context, recorded: Sequence[Any]
+              ) -> tuple[GuardedPlan, Operation | None]:
+        """The core's answer for this intent: one set of rules for all of them."""
+        merged, roster = context.merged, context.roster
         # People whose record was unreadable (in a source or in Nebuly's list) exist:
         # never insert, overwrite or deactivate them on the strength of a bad read.
         protected = merged.protected_ids | roster.unusable_ids
-        the_plan = plan(merged.users, roster.users, policy, self.today, protected,
-                        self.missing)
-        guarded = check(the_plan, config.policy.max_deactivations, force=self.force)
-        self.durations["plan"] = clock() - start
-        for trip in guarded.trips:
-            logger.error("guard.tripped", guard=trip.guard, blocked=trip.blocked,
-                         message=trip.message)
-        if the_plan.foreign:
-            logger.warning("plan.foreign_users", count=len(the_plan.foreign),
-                           example=the_plan.foreign[0])
-        if the_plan.duplicate_ids:
-            logger.warning("plan.duplicate_ids", count=len(the_plan.duplicate_ids),
-                           example=the_plan.duplicate_ids[0],
-                           detail="Nebuly holds entries whose ids differ only in case; syncd "
-                           "manages one of each and leaves the others: remove them in Nebuly")
+        guarded = decide(merged.users, roster.users, plan_policy(self.config), self.today,
+                         cap=self.config.policy.max_deactivations,
+                         force=not isinstance(intent, Sync) or intent.force,
+                         protected=protected, missing=context.missing)
+        if isinstance(intent, Approve):
+            return guarded, approvable(recorded, guarded.allowed, merged.users.keys(),
+                                       roster.users, self.today)
+        if isinstance(intent, Rollback):
+            return guarded, undo(recorded, roster.users, force=intent.force)
+        self._log_plan(guarded)
+        return guarded, None
 
-        start = clock()
-        result = apply_plan(client, guarded.allowed, dry_run=self.dry_run)
-        self.durations["apply"] = clock() - start
-        for failure in result.failures[:MAX_LOGGED_PROBLEMS]:
-            logger.warning("apply.user_failed", action=failure.action,
-                           end_user=failure.end_user, reason=failure.reason)
+    def _replan(self, context: _Context) -> Callable[[Roster, frozenset[str]], Plan]:
+        """Plans users an insert met, against a fresh read, by the same rules as a run.
+        Their destructive changes (if any) wait for the next run and its cap."""
+        def replan(fresh: Roster, keys: frozenset[str]) -> Plan:
+            subset = {k: u for k, u in context.merged.users.items() if k in keys}
+            guarded = decide(subset, [u for u in fresh.users if id_key(u.end_user) in keys],
+                             plan_policy(self.config), self.today,
+                             cap=self.config.policy.max_deactivations, force=True,
+                             protected=context.merged.protected_ids | fresh.unusable_ids,
+                             missing=context.missing)
+            return without_destructive(guarded.allowed)
+        return replan
+
+    def _log_plan(self, guarded: GuardedPlan) -> None:
+        for trip in guarded.trips:
+            self.logger.error("guard.tripped", guard=trip.guard, blocked=trip.blocked,
+                              message=trip.message)
+        planned = guarded.planned
+        if planned.foreign:
+            self.logger.warning("plan.foreign_users", count=len(planned.foreign),
+                                example=planned.foreign[0])
+        if planned.duplicate_ids:
+            self.logger.warning(
+                "plan.duplicate_ids", count=len(planned.duplicate_ids),
+                example=planned.duplicate_ids[0],
+                detail="Nebuly holds entries whose ids differ only in case; syncd manages one "
+                "of each and leaves the others: remove them in Nebuly")
+
+    # -- reports ---------------------------------------------------------------
+
+    def _sync_report(self, intent: Sync, context: _Context, guarded: GuardedPlan,
+                     result: ApplyResult, client: NebulyClient) -> RunReport:
         pending, state_error = None, None
-        if self.state is not None and not self.dry_run:
+        if self.state is not None and not intent.dry_run:
             try:
-                pending = self.keep_records(merged, roster.users, policy, protected, guarded,
-                                            result)
+                pending = keep_sync_records(
+                    self.state, self.run_id, self.config, context.merged, context.roster,
+                    guarded, result, self.today, context.missing, self.now, self.logger)
             except OSError as exc:
                 state_error = f"state_dir {self.state.root}: {exc.strerror or exc}"
-                logger.error("state.write_failed", error=state_error,
-                             consequence="the changes above were applied but may not be "
-                             "recorded for rollback or approval")
+                self.logger.error("state.write_failed", error=state_error,
+                                  consequence="the changes above were applied but may not be "
+                                  "recorded for rollback or approval")
         if state_error:
             status, code = "state_write_failed", ExitCode.CONFIG_ERROR
         elif result.aborted:
@@ -341,40 +339,53 @@ class _Run:
         elif guarded.trips:
             status, code = "guard_tripped", ExitCode.GUARD_TRIPPED
         else:
-            status, code = ("dry_run" if self.dry_run else "ok"), ExitCode.OK
-        return self.finish(RunReport(
-            self.run_id, status, code, self.today, self.dry_run, state_error or result.aborted,
-            tuple(stats), the_plan, guarded, result, len(merged.conflicts), self.durations,
-            len(roster.users), pending, len(merged.users)))
+            status, code = ("dry_run" if intent.dry_run else "ok"), ExitCode.OK
+        merged = context.merged
+        return self._finish(RunReport(
+            self.run_id, status, code, self.today, intent.dry_run, state_error or result.aborted,
+            tuple(context.stats), guarded.planned, guarded, result, len(merged.conflicts),
+            self.durations, len(context.roster.users), pending, len(merged.users),
+            client.read_calls))
 
-    def keep_records(self, merged: MergedRoster, actual: list[NebulyUser], policy: PlanPolicy,
-                     protected: frozenset[str], guarded: GuardedPlan,
-                     result: ApplyResult) -> str | None:
-        """Write the run's record first (rollback must stay possible), then a blocked
-        plan, then the grace memory, which only a run that wrote cleanly may advance."""
+    def _operator_report(self, intent: Approve | Rollback, operation: Operation,
+                         result: ApplyResult) -> OperatorResult:
+        kind, of = (("approve", intent.plan_id) if isinstance(intent, Approve)
+                    else ("rollback", intent.run_id))
         assert self.state is not None
-        if result.changes:
-            self.state.save_run(self.run_id, result.changes)
-        pending = self.save_pending(guarded) if guarded.blocked.destructive else None
-        if not result.aborted:
-            self.state.save_missing(next_missing(merged.users, actual, policy, self.today,
-                                                 self.missing, protected))
-        return pending
+        if not intent.dry_run and result.changes:
+            self.state.save_run(self.run_id, result.changes, kind=kind, of=of)
+        code = (ExitCode.NEBULY_FAILED if result.aborted else
+                ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
+        if isinstance(intent, Approve) and not intent.dry_run and code == ExitCode.OK:
+            self.state.close_plan(intent.plan_id, "approved")
+        # A dry run reports what it would do; a real one what Nebuly accepted.
+        counts = {k: v for k, v in operation.plan.counts().items() if k != "unchanged"}
+        if not intent.dry_run:
+            counts = dict(result.applied)
+        level = self.logger.info if code == ExitCode.OK else self.logger.error
+        level(f"{kind}.finished", of=of, dry_run=intent.dry_run, exit_code=int(code),
+              skipped=len(operation.skipped), failed=len(result.failures),
+              write_calls=result.write_calls, **counts)
+        verb = "would change" if intent.dry_run else "changed"
+        message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
+                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}")
+        return OperatorResult(code, message, operation.plan, operation.skipped, result,
+                              self.run_id)
 
-    def save_pending(self, guarded: GuardedPlan) -> str:
-        assert self.state is not None
-        blocked = guarded.blocked
-        now = datetime.now(UTC)
-        changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...] = tuple(
-            ("deactivate", c.before, c.after) for c in blocked.deactivations)
-        changes += tuple(("delete", u, None) for u in blocked.deletes)
-        # The newest blocked plan replaces older ones: an hourly daemon would
-        # otherwise pile up one per run, each stale.
-        for older in self.state.list_plans():
-            self.state.close_plan(older.plan_id, "superseded")
-        self.state.save_plan(StoredPlan(
-            self.run_id, now, now + timedelta(seconds=self.config.policy.plan_expiry),
-            "; ".join(t.message for t in guarded.trips), changes))
-        self.logger.warning("plan.pending", plan_id=self.run_id, users=len(changes),
-                            approve=f"syncd approve {self.run_id}")
-        return self.run_id
+    def _failed(self, intent: Intent, failure: Failed,
+                context: _Context) -> RunReport | OperatorResult:
+        if not isinstance(intent, Sync):
+            suffix = "" if failure.code == ExitCode.CONFIG_ERROR else "; nothing was applied"
+            return OperatorResult(failure.code, f"{failure.message}{suffix}")
+        if failure.code == ExitCode.STATE_LOCKED:
+            self.logger.error("state.locked", error=failure.message)
+        return self._finish(RunReport(
+            self.run_id, failure.status, failure.code, self.today, intent.dry_run,
+            failure.message, tuple(context.stats), durations=self.durations,
+            conflicts=len(context.merged.conflicts)))
+
+    def _finish(self, report: RunReport) -> RunReport:
+        report.durations["total"] = self.clock() - self.t0
+        level = "info" if report.exit_code == ExitCode.OK else "error"
+        getattr(self.logger, level)("sync.finished", **report.summary())
+        return report

@@ -1,0 +1,97 @@
+"""What a run starts from: the config's policy for the core, the sources read and
+merged into one desired roster, and a Nebuly client configured from the config."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from syncd.config.model import SyncdConfig
+from syncd.core.mapping import MappedSource, SourceMapper
+from syncd.core.merge import MergedRoster, cap_tag_values, merge
+from syncd.core.rules import Departed, Mode, PlanPolicy
+from syncd.nebuly.client import NebulyClient
+from syncd.nebuly.retry import RetryPolicy
+from syncd.run.report import SourceStats
+from syncd.sources.base import Source, SourceError
+
+# Per-record problems beyond this many per source are counted, not logged one by one.
+MAX_LOGGED_PROBLEMS = 50
+
+
+def plan_policy(config: SyncdConfig) -> PlanPolicy:
+    managed = frozenset(k for s in config.sources for k in s.tags)
+    policy = config.policy
+    owner = policy.owner_tag
+    return PlanPolicy(
+        mode=Mode(policy.mode),
+        departed=Departed(policy.departed),
+        managed_tag_keys=managed | ({owner.key} if owner else frozenset()),
+        prune_tags=policy.prune_tags,
+        owner_tag=(owner.key, owner.value) if owner else None,
+        grace_runs=policy.grace_runs,
+        # Dates are whole days; round a grace period up so "36h" means 2 days, not 1.
+        grace_days=-int(-(policy.grace_period or 0) // 86400),
+    )
+
+
+def _read_sources(config: SyncdConfig, sources: Sequence[Source],
+                  logger: Any, clock: Callable[[], float]
+                  ) -> tuple[list[MappedSource], list[SourceStats]]:
+    mapped: list[MappedSource] = []
+    stats: list[SourceStats] = []
+    for source_config, source in zip(config.sources, sources, strict=True):
+        start = clock()
+        read = source.read()  # raises SourceError
+        result = SourceMapper(source_config, config.policy.id_case).map(read.records,
+                                                                        read.problems)
+        seconds = clock() - start
+        problems = [*read.problems, *result.problems]
+        for problem in problems[:MAX_LOGGED_PROBLEMS]:
+            logger.warning("record.skipped", source=source.name, record=problem.origin,
+                           reason=problem.message)
+        for notice in result.notices[:MAX_LOGGED_PROBLEMS]:
+            logger.warning("record.adjusted", source=source.name, record=notice.origin,
+                           reason=notice.message)
+        if len(problems) > MAX_LOGGED_PROBLEMS:
+            logger.warning("record.skipped_more", source=source.name,
+                           count=len(problems) - MAX_LOGGED_PROBLEMS)
+        if not result.users and not source_config.allow_empty:
+            raise SourceError(source.name, (
+                f"read {len(read.records)} records but yielded no users; refusing to treat "
+                "everyone as departed. Check the source, or set allow_empty: true"))
+        stats.append(SourceStats(source.name, len(read.records), len(result.users),
+                                 len(problems), result.excluded, seconds))
+        logger.info("source.read", source=source.name, records=len(read.records),
+                    users=len(result.users), skipped=len(problems), excluded=result.excluded,
+                    duration_s=round(seconds, 3))
+        mapped.append(result)
+    return mapped, stats
+
+
+def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
+                 clock: Callable[[], float] = time.perf_counter
+                 ) -> tuple[MergedRoster, list[SourceStats]]:
+    """Read every source completely, map and merge: who should have access. Raises SourceError."""
+    mapped, stats = _read_sources(config, sources, logger, clock)
+    merged = merge(mapped, config.policy.source_precedence)
+    for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
+        logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
+    merged, capped = cap_tag_values(merged, config.sources)
+    for cap in capped:
+        logger.warning("tags.capped", tag=cap.tag, kept=list(cap.kept),
+                       replaced=list(cap.replaced[:20]), users=cap.users)
+    return merged, stats
+
+
+def nebuly_client(config: SyncdConfig, http: httpx.Client, *,
+                  sleep: Callable[[float], None] = time.sleep,
+                  should_stop: Callable[[], bool] = lambda: False) -> NebulyClient:
+    return NebulyClient(
+        http, api=config.nebuly.api, batch_size=config.nebuly.batch_size,
+        retry=RetryPolicy(max_retries=config.nebuly.max_retries,
+                          max_total_wait=config.nebuly.max_retry_wait),
+        sleep=sleep, should_stop=should_stop)

@@ -1,0 +1,109 @@
+"""What a run, an approve or a rollback reports: exit codes, the canonical summary."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import IntEnum
+from typing import Any
+
+from syncd.core.plan import Plan
+from syncd.core.policy import GuardedPlan
+from syncd.run.apply import ApplyResult
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL_ERROR = 1
+    CONFIG_ERROR = 2
+    SOURCE_FAILED = 3
+    NEBULY_FAILED = 4
+    GUARD_TRIPPED = 5
+    PARTIAL_FAILURE = 6
+    STATE_LOCKED = 7
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    name: str
+    records: int
+    users: int
+    skipped: int
+    excluded: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    status: str
+    exit_code: ExitCode
+    today: date
+    dry_run: bool = False
+    error: str | None = None
+    sources: tuple[SourceStats, ...] = ()
+    plan: Plan | None = None
+    guarded: GuardedPlan | None = None
+    result: ApplyResult | None = None
+    conflicts: int = 0
+    durations: dict[str, float] = field(default_factory=dict)
+    nebuly_users: int = 0
+    pending_plan: str | None = None
+    desired_users: int = 0  # after merging: a person in two sources counts once
+    read_calls: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The fields of the one canonical `sync.finished` event."""
+        fields: dict[str, Any] = {"run_id": self.run_id, "status": self.status,
+                                  "exit_code": int(self.exit_code), "dry_run": self.dry_run}
+        if self.plan is not None:
+            counts = self.plan.counts()
+            if self.result is not None and not self.dry_run:
+                counts.update(self.result.applied)
+            blocked = self.guarded.blocked.destructive if self.guarded else 0
+            if self.dry_run and self.guarded is not None:
+                counts["deactivate"] = len(self.guarded.allowed.deactivations)
+                counts["delete"] = len(self.guarded.allowed.deletes)
+            fields |= {
+                "inserted": counts["insert"], "updated": counts["update"],
+                "deactivated": counts["deactivate"], "reactivated": counts["reactivate"],
+                "deleted": counts["delete"], "unchanged": counts["unchanged"],
+                "blocked": blocked,
+                "failed": len(self.result.failures) if self.result else 0,
+                # Every HTTP write attempt, retries included: what Nebuly may have acted on.
+                "write_calls": self.result.write_calls if self.result else 0,
+                "read_calls": self.read_calls,
+            }
+        fields |= {
+            "source_records": sum(s.records for s in self.sources),
+            "skipped_records": sum(s.skipped for s in self.sources),
+            "desired_users": self.desired_users,
+            "nebuly_users": self.nebuly_users,
+            "conflicts": self.conflicts,
+        }
+        if self.plan is not None and self.plan.waiting:
+            fields["in_grace"] = len(self.plan.waiting)
+        if self.pending_plan:
+            fields["pending_plan"] = self.pending_plan
+        fields |= {f"{phase}_s": round(sec, 3) for phase, sec in self.durations.items()}
+        if self.error:
+            fields["error"] = self.error
+        return fields
+
+
+@dataclass(frozen=True)
+class OperatorResult:
+    """What `approve` or `rollback` did (or would do, dry)."""
+
+    exit_code: ExitCode
+    message: str
+    plan: Plan = field(default_factory=Plan)
+    skipped: tuple[tuple[str, str], ...] = ()  # (end_user, why)
+    result: ApplyResult | None = None
+    run_id: str | None = None
+
+
+def new_run_id(now: datetime) -> str:
+    # Sortable by time, unique enough for one daemon: 20261122T101500Z-3fa2c1.
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"

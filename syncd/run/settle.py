@@ -1,0 +1,70 @@
+"""Inserts Nebuly did not take because the user may already exist.
+
+Nebuly's list can lag (a user added a second ago), and an insert can land and
+still be answered with an error, then retried. Updating such a user blindly
+would replace tags and dates nobody read, and stamp a user syncd does not own.
+Instead: re-read the roster, and
+- a user who now holds exactly what we inserted is our own insert (recorded as
+  an insert, so rollback deletes him);
+- anyone else is planned by the same rules as every run (ownership, tags syncd
+  does not map kept), and only what that plan says is written;
+- a user Nebuly neither took nor lists is a failure for this run: the next run
+  tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from syncd.core.ids import id_key
+from syncd.core.model import Action
+from syncd.core.plan import Plan, index_roster
+from syncd.nebuly.client import NebulyClient, NebulyError, Roster
+from syncd.run.apply import ApplyResult, Failure, apply_plan
+
+Replan = Callable[[Roster, frozenset[str]], Plan]
+
+
+def settle_unconfirmed(client: NebulyClient, result: ApplyResult, replan: Replan,
+                       logger: Any) -> ApplyResult:
+    try:
+        fresh = client.list_users()
+    except NebulyError as exc:
+        failed = [Failure(Action.INSERT, u.end_user, f"Nebuly did not take the insert and "
+                          f"could not be read again: {exc}") for u in result.unconfirmed]
+        return replace(result, failures=(*result.failures, *failed), unconfirmed=(),
+                       aborted=result.aborted or str(exc))
+    index, _ = index_roster(fresh.users)
+    landed = []
+    existing: set[str] = set()
+    failed = []
+    for target in result.unconfirmed:
+        key = id_key(target.end_user)
+        current = index.get(key)
+        if current is None:
+            failed.append(Failure(Action.INSERT, target.end_user, "Nebuly did not take the "
+                                  "insert and does not list the user; the next run tries again"))
+        elif current == target:
+            landed.append(target)
+        else:
+            existing.add(key)
+    follow = replan(fresh, frozenset(existing)) if existing else Plan()
+    second = apply_plan(client, follow)
+    if existing:
+        logger.warning("apply.insert_met_existing", count=len(existing),
+                       updated=sum(second.applied.values()),
+                       detail="Nebuly already held these users though its list did not show "
+                       "them; they were planned again from a fresh read")
+    applied = {action: count + second.applied.get(action, 0)
+               for action, count in result.applied.items()}
+    applied[Action.INSERT] += len(landed)
+    return replace(
+        result, applied=applied,
+        failures=(*result.failures, *failed, *second.failures),
+        write_calls=result.write_calls + second.write_calls,
+        aborted=result.aborted or second.aborted,
+        changes=(*result.changes, *((Action.INSERT.value, None, u) for u in landed),
+                 *second.changes),
+        unconfirmed=())
