@@ -1,4 +1,5 @@
-"""The operator subcommands of `syncd`: plans, approve, runs, rollback, preview."""
+"""The operator subcommands of `syncd`: plans, approve, runs, rollback, preview
+(see registry.py)."""
 
 from __future__ import annotations
 
@@ -18,64 +19,37 @@ if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the en
 NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
 
 
-def add_parsers(sub: Any, with_config: Any) -> None:
-    plans = with_config("plans", "list plans blocked by a guard and waiting for approval")
-    plans.add_argument("--json", action="store_true", help="print JSON")
-    approve = with_config("approve", "apply the blocked part of a plan (people still absent)")
-    approve.add_argument("plan_id", metavar="PLAN_ID", help="from `syncd plans` or the log")
-    runs = with_config("runs", "list recorded runs that changed something")
-    runs.add_argument("--json", action="store_true", help="print JSON")
-    rollback = with_config("rollback", "restore every user a run changed to its previous values")
-    rollback.add_argument("run_id", metavar="RUN_ID", help="from `syncd runs` or the log")
-    rollback.add_argument("--force", action="store_true",
-                          help="also restore users changed again since that run")
-    for p in (approve, rollback):
-        p.add_argument("--dry-run", action="store_true",
-                       help="show what it would do; write nothing")
-    preview = with_config("preview", "show the Nebuly records the sources map to; no Nebuly call")
-    preview.add_argument("--limit", type=int, default=20, help="rows to show (default 20; 0: all)")
-    preview.add_argument("--id", dest="ids", action="append", default=[],
-                         help="show only this end_user (repeatable)")
-    preview.add_argument("--format", choices=["table", "json"], default="table")
+def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
+    problems: list[str] = []
+    pending = _state_dir(config).list_plans(problems)
+    now = _now()
+    rows = [_plan_row(p, now) for p in pending]
+    _warn(problems)
+    return _print_rows(rows, args.json,
+                       ("plan_id", "created_at", "expires_at", "deactivate", "delete"),
+                       "no pending plans")
 
 
-def run(command: str, args: argparse.Namespace, config: SyncdConfig) -> int:
-    from syncd.log import redact_text
-    from syncd.run import orchestrator as operator
-    from syncd.run.orchestrator import ExitCode
-    from syncd.run.state import StateError
-    from syncd.sources.base import SourceError
+def runs(args: argparse.Namespace, config: SyncdConfig) -> int:
+    return _print_rows(_run_rows(_state_dir(config)), args.json, ("run_id", "changes"),
+                       "no recorded runs")
 
-    try:
-        if command == "plans":
-            problems: list[str] = []
-            plans = _state_dir(config).list_plans(problems)
-            now = _now()
-            rows = [_plan_row(p, now) for p in plans]
-            _warn(problems)
-            return _print_rows(rows, args.json,
-                               ("plan_id", "created_at", "expires_at", "deactivate", "delete"),
-                               "no pending plans")
-        if command == "runs":
-            return _print_rows(_run_rows(_state_dir(config)), args.json, ("run_id", "changes"),
-                               "no recorded runs")
-        if command == "approve":
-            return _report(operator.approve(config, args.plan_id, dry_run=args.dry_run))
-        if command == "rollback":
-            return _report(operator.rollback(config, args.run_id, dry_run=args.dry_run,
-                                             force=args.force))
-        if command == "preview":
-            return _preview(config, args)
-    except StateError as exc:
-        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
-        return int(ExitCode.CONFIG_ERROR)
-    except SourceError as exc:
-        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
-        return int(ExitCode.SOURCE_FAILED)
-    except ValueError as exc:  # an unreadable api_key_file, a template that does not parse
-        sys.stderr.write(f"syncd: {redact_text(str(exc))}\n")
-        return int(ExitCode.CONFIG_ERROR)
-    return int(ExitCode.CONFIG_ERROR)
+
+def approve(args: argparse.Namespace, config: SyncdConfig) -> int:
+    from syncd.run import orchestrator
+
+    return _report(orchestrator.approve(config, args.plan_id, dry_run=args.dry_run))
+
+
+def rollback(args: argparse.Namespace, config: SyncdConfig) -> int:
+    from syncd.run import orchestrator
+
+    return _report(orchestrator.rollback(config, args.run_id, dry_run=args.dry_run,
+                                         force=args.force))
+
+
+def preview(args: argparse.Namespace, config: SyncdConfig) -> int:
+    return _preview(config, args)
 
 
 def _state_dir(config: SyncdConfig) -> StateDir:

@@ -15,7 +15,7 @@ from datetime import date
 
 from syncd.core.ids import id_key
 from syncd.core.model import Action, Change, NebulyUser
-from syncd.core.plan import Plan, index_roster
+from syncd.core.plan import Plan, index_roster, is_active
 
 # (action, before, after) as a run recorded it: before is None for an insert,
 # after is None for a delete.
@@ -67,7 +67,7 @@ def _why_not_due(key: str, present: set[str], index: Mapping[str, NebulyUser],
     current = index.get(key)
     if current is None:
         return "no longer in Nebuly"
-    if current.active_to is not None and current.active_to <= today:
+    if not is_active(current, today):
         return "already deactivated"
     return ("no longer due: unreadable this run, not owned, in its grace period, "
             "or the policy changed")

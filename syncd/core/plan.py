@@ -60,8 +60,14 @@ class Plan:
         }
 
 
-def _is_active(user: NebulyUser, today: date) -> bool:
-    return user.active_to is None or user.active_to > today
+def is_active(user: NebulyUser, today: date) -> bool:
+    """Has access today, or will: no end, or an end still ahead. An empty access
+    period (ended on the day it started: someone who left before starting) is
+    never active, so such a person is not deactivated again run after run."""
+    end = user.active_to
+    if end is None:
+        return True
+    return end > today and (user.active_from is None or end > user.active_from)
 
 
 def _owned(user: NebulyUser, policy: PlanPolicy) -> bool:
@@ -209,9 +215,9 @@ def plan(
                   else _target(want, current, policy, today))
         if target is None or target == current:
             unchanged += 1
-        elif not _is_active(current, today) and _is_active(target, today):
+        elif not is_active(current, today) and is_active(target, today):
             reactivations.append(Change(current, target))
-        elif _is_active(current, today) and not _is_active(target, today):
+        elif is_active(current, today) and not is_active(target, today):
             # A source-mapped end date in the past ends access: a deactivation,
             # so it counts against max_deactivations like any other.
             deactivations.append(Change(current, target))
@@ -221,12 +227,12 @@ def plan(
     for key, current in index.items():
         if not _owned(current, policy):
             continue
-        if _is_active(current, today):
+        if is_active(current, today):
             managed_active += 1
         if key in desired:
             continue
         # Users already inactive are history: left as they are, in delete mode too.
-        if key in protected or not _is_active(current, today):
+        if key in protected or not is_active(current, today):
             unchanged += 1
             continue
         departure = _departure(current, missing.get(key), policy, today)
@@ -285,7 +291,7 @@ def next_missing(
     after: dict[str, Missing] = {}
     for user in actual:
         key = id_key(user.end_user)
-        if key in desired or key in protected or not _is_active(user, today):
+        if key in desired or key in protected or not is_active(user, today):
             continue
         if not _owned(user, policy):
             continue

@@ -1,0 +1,70 @@
+"""`syncd once`, `plan`, `validate`, `run` and `schema` (see registry.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from syncd.app.planfile import print_plan, report_json, write_json_atomic
+from syncd.config.model import SyncdConfig, json_schema
+from syncd.config.secrets import read_secret
+from syncd.core.templates import template_attributes, template_problems
+from syncd.run.orchestrator import run_once
+
+
+def once(args: argparse.Namespace, config: SyncdConfig) -> int:
+    return _sync(args, config, dry_run=args.dry_run)
+
+
+def plan(args: argparse.Namespace, config: SyncdConfig) -> int:
+    return _sync(args, config, dry_run=True)
+
+
+def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
+    report = run_once(config, dry_run=dry_run, force=args.force)
+    if dry_run:
+        print_plan(report, sys.stdout)
+    if args.plan_out is not None and report.guarded is not None:
+        write_json_atomic(args.plan_out, report_json(report))
+    return int(report.exit_code)
+
+
+def daemon(args: argparse.Namespace, config: SyncdConfig) -> int:
+    from syncd.app import daemon as scheduler
+
+    return scheduler.main(args.config, config)
+
+
+def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
+    problems = template_problems(config.sources)
+    try:
+        config.nebuly.resolve_api_key()
+    except ValueError as exc:
+        problems.append(str(exc))
+    for i, source in enumerate(config.sources):
+        for name in type(source).model_fields:
+            if name.endswith("_file") and getattr(source, name) is not None:
+                secret = name.removesuffix("_file")
+                if hasattr(source, secret):
+                    try:
+                        read_secret(getattr(source, secret), getattr(source, name), secret)
+                    except ValueError as exc:
+                        problems.append(f"sources[{i}].{exc}")
+    if problems:
+        sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
+        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        return 2
+    print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
+          f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
+    for source in config.sources:
+        where = getattr(source, "path", None) or getattr(source, "url", None) or ""
+        attrs = ", ".join(sorted(template_attributes(source)))
+        print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    del args
+    print(json.dumps(json_schema(), indent=2))
+    return 0
