@@ -25,7 +25,7 @@ from syncd.core.merge import merge
 from syncd.core.model import Action, DesiredUser, NebulyUser
 from syncd.core.operations import RecordedChange, approvable, undo
 from syncd.core.plan import Missing, Plan, is_active, next_missing
-from syncd.core.policy import decide
+from syncd.core.policy import decide, mapped_keys, removed_tags
 from syncd.core.rules import Departed, Limit, Mode, PlanPolicy
 
 TODAY = date(2026, 11, 22)
@@ -100,6 +100,7 @@ def memories(draw: st.DrawFn) -> dict[str, Missing]:
 class World:
     policy: PlanPolicy
     cap: Limit
+    tag_cap: Limit | None
     desired: Mapping[str, DesiredUser]
     protected: frozenset[str]
     roster: list[NebulyUser]
@@ -107,7 +108,8 @@ class World:
 
     def decide(self, roster: Iterable[NebulyUser], force: bool = False,
                missing: Mapping[str, Missing] | None = None) -> tuple[Plan, Plan]:
-        guarded = decide(self.desired, roster, self.policy, TODAY, cap=self.cap, force=force,
+        guarded = decide(self.desired, roster, self.policy, TODAY, cap=self.cap,
+                         max_tag_removals=self.tag_cap, force=force,
                          protected=self.protected,
                          missing=self.missing if missing is None else missing)
         return guarded.allowed, guarded.blocked
@@ -119,7 +121,8 @@ def worlds(draw: st.DrawFn) -> World:
     merged = merge(mapped, order)
     # Nebuly entries syncd cannot read are protected the same way.
     unusable = frozenset(map(id_key, draw(st.sets(st.sampled_from(PEOPLE), max_size=1))))
-    return World(draw(policies()), draw(caps), merged.users, merged.protected_ids | unusable,
+    return World(draw(policies()), draw(caps), draw(st.none() | caps), merged.users,
+                 merged.protected_ids | unusable,
                  draw(rosters()), draw(memories()))
 
 
@@ -151,6 +154,8 @@ def by_id(roster: Iterable[NebulyUser]) -> dict[str, NebulyUser]:
 def blocked_record(blocked: Plan) -> list[RecordedChange]:
     """What a blocked run stores for approval (run/records.py)."""
     return [*((Action.DEACTIVATE, c.before, c.after) for c in blocked.deactivations),
+            *((Action.UPDATE, c.before, c.after) for c in blocked.updates),
+            *((Action.REACTIVATE, c.before, c.after) for c in blocked.reactivations),
             *((Action.DELETE, u, None) for u in blocked.deletes)]
 
 
@@ -211,14 +216,27 @@ def test_upsert_and_create_only_never_deactivate_or_delete(world: World, force: 
 
 @PROPERTY
 @given(worlds())
-def test_the_cap_blocks_only_the_destructive_part(world: World) -> None:
+def test_the_caps_block_only_their_part(world: World) -> None:
     allowed, blocked = world.decide(world.roster)
     forced, _ = world.decide(world.roster, force=True)
-    assert allowed.inserts == forced.inserts and allowed.updates == forced.updates
-    assert allowed.reactivations == forced.reactivations
-    assert allowed.destructive + blocked.destructive == forced.destructive
+    mapped = mapped_keys(world.policy)
+    # Together, what runs and what waits is what a forced run does.
+    assert allowed.inserts == forced.inserts
+    for kind in ("updates", "reactivations", "deactivations", "deletes"):
+        together = sorted(map(repr, (*getattr(allowed, kind), *getattr(blocked, kind))))
+        assert together == sorted(map(repr, getattr(forced, kind))), kind
+    # Deactivations: all or nothing, within the cap.
     assert not (allowed.destructive and blocked.destructive)
-    assert allowed.destructive <= world.cap.ceiling(forced.managed_active) or not blocked.is_empty
+    assert allowed.destructive <= world.cap.ceiling(forced.managed_active)
+    # Only updates that take a mapped tag's value away are ever held back, and only
+    # when there are more of them than the tag cap allows.
+    held = (*blocked.updates, *blocked.reactivations)
+    assert all(removed_tags(c, mapped) for c in held)
+    if held:
+        assert world.tag_cap is not None
+        assert len(held) > world.tag_cap.ceiling(forced.managed_active)
+        assert not [c for c in (*allowed.updates, *allowed.reactivations)
+                    if removed_tags(c, mapped)]
 
 
 @PROPERTY

@@ -245,3 +245,36 @@ def test_9_a_second_command_on_a_locked_state_dir_names_the_holder(
     after = subprocess.run([sys.executable, "-m", "syncd.app.cli", "once", "--config", str(cfg)],
                            capture_output=True, text=True, timeout=60, check=False)
     assert after.returncode == 0, after.stderr
+
+
+# issue 18, finding 1: a typo in a tag template -------------------------------------
+
+def test_a_template_typo_in_a_csv_source_is_an_error_naming_the_field(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    cfg = configured(tmp_path, standin.url, [person(i) for i in range(20)])
+    cfg.write_text(cfg.read_text().replace('department: "{department}"',
+                                           'department: "{dept}"'))
+    report = run_once(load_config(cfg), today=TODAY)
+    assert report.exit_code == ExitCode.SOURCE_FAILED
+    assert "no column for tags.department: {dept}" in (report.error or "")
+    assert standin.users() == []
+
+
+def test_a_mass_tag_removal_is_blocked_not_applied_to_everyone(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    rows = [person(i) for i in range(20)]
+    cfg = configured(tmp_path, standin.url, rows, state=True)
+    assert run_once(load_config(cfg), today=TODAY).exit_code == ExitCode.OK
+    before = roster(standin)
+    # An export that lost the department values: every record maps no department.
+    configured(tmp_path, standin.url, [{**r, "department": ""} for r in rows], state=True)
+    blocked = run_once(load_config(cfg), today=TODAY)
+    assert blocked.exit_code == ExitCode.GUARD_TRIPPED, blocked.summary()
+    assert blocked.summary()["blocked_tag_removals"] == 20
+    assert roster(standin) == before  # nobody lost a department
+    assert blocked.pending_plan is not None
+    outcome = approve(load_config(cfg), blocked.pending_plan, today=TODAY)
+    assert outcome.exit_code == ExitCode.OK, outcome.message
+    assert not any("department" in u["tags"] for u in standin.users())
+    again = run_once(load_config(cfg), today=TODAY)
+    assert again.plan is not None and again.plan.is_empty, again.summary()

@@ -26,7 +26,8 @@ def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
     rows = [_plan_row(p, now) for p in pending]
     _warn(problems)
     return _print_rows(rows, args.json,
-                       ("plan_id", "created_at", "expires_at", "deactivate", "delete"),
+                       ("plan_id", "created_at", "expires_at", "deactivate", "delete",
+                        "tag_removal"),
                        "no pending plans")
 
 
@@ -72,7 +73,9 @@ def _plan_row(plan: StoredPlan, now: datetime) -> dict[str, Any]:
             "expires_at": plan.expires_at.isoformat(timespec="seconds"),
             "expired": plan.expired(now), "users": len(plan.changes),
             "deactivate": sum(1 for a, _, _ in plan.changes if a == "deactivate"),
-            "delete": sum(1 for a, _, _ in plan.changes if a == "delete"), "reason": plan.reason}
+            "delete": sum(1 for a, _, _ in plan.changes if a == "delete"),
+            "tag_removal": sum(1 for a, _, _ in plan.changes if a in ("update", "reactivate")),
+            "reason": plan.reason}
 
 
 def _run_rows(state: StateDir) -> list[dict[str, Any]]:

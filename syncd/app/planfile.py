@@ -79,11 +79,15 @@ def print_plan(report: RunReport, out: TextIO) -> None:
               f"{counts['delete']} delete; {counts['unchanged']} unchanged\n")
     out.writelines(line + "\n" for line in plan_lines(plan))
     blocked = report.guarded.blocked
-    if blocked.destructive:
-        out.write(f"Blocked by a guard ({blocked.destructive}):\n")
+    if blocked.size:
+        out.write(f"Blocked by a guard ({blocked.size}):\n")
         for trip in report.guarded.trips:
             out.write(f"  ! {trip.message}\n")
         for change in blocked.deactivations:
-            out.write(f"  x deactivate  {change.end_user}\n")
+            # Tags shown: "all 37 are in Legal" must be visible before approving.
+            out.write(f"  x deactivate  {change.end_user}  {_tags(change.before)}\n")
+        for label, changes in (("update", blocked.updates),
+                               ("reactivate", blocked.reactivations)):
+            out.writelines(f"  x {label:<11} {c.end_user}  {_diff(c)}\n" for c in changes)
         for user in blocked.deletes:
-            out.write(f"  x delete      {user.end_user}\n")
+            out.write(f"  x delete      {user.end_user}  {_tags(user)}\n")

@@ -80,6 +80,12 @@ class PolicyConfig(BaseModel):
         default_factory=lambda: parse_limit("10%"),
         description="a count or a percent of the managed roster; over it, no deactivation runs",
     )
+    max_tag_removals: LimitValue = Field(
+        default_factory=lambda: parse_limit("10%"),
+        description="a count or a percent of the managed roster: over it, no update that takes "
+        "a mapped tag's value away runs (they wait for approve or --force); value changes "
+        "are not removals",
+    )
     departed: Literal["deactivate", "delete"] = Field(
         default="deactivate", description="delete is permanent and loses history"
     )

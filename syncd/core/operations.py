@@ -33,16 +33,20 @@ class Operation:
 def approvable(blocked: Sequence[RecordedChange], forced: Plan,
                desired_keys: Iterable[str], actual: Iterable[NebulyUser],
                today: date) -> Operation:
-    """The part of a blocked plan still due: the destructive changes that `forced`
-    (what a --force run would apply now) still makes, as it would make them."""
+    """The part of a blocked plan still due: the changes of the kinds it blocked that
+    `forced` (what a --force run would apply now) still makes, as it would make them."""
     due: dict[tuple[str, str], Change | NebulyUser] = {}
-    for change in forced.deactivations:
-        due[(Action.DEACTIVATE, id_key(change.end_user))] = change
+    for kind, changes in ((Action.DEACTIVATE, forced.deactivations),
+                          (Action.UPDATE, forced.updates),
+                          (Action.REACTIVATE, forced.reactivations)):
+        for change in changes:
+            due[(kind, id_key(change.end_user))] = change
     for user in forced.deletes:
         due[(Action.DELETE, id_key(user.end_user))] = user
     present = set(desired_keys)
     index, _ = index_roster(actual)
-    deactivations: list[Change] = []
+    picked: dict[str, list[Change]] = {Action.DEACTIVATE: [], Action.UPDATE: [],
+                                       Action.REACTIVATE: []}
     deletes: list[NebulyUser] = []
     skipped: list[tuple[str, str]] = []
     for action, before, after in blocked:
@@ -51,13 +55,17 @@ def approvable(blocked: Sequence[RecordedChange], forced: Plan,
         key = id_key(subject.end_user)
         found = due.pop((action, key), None)
         if isinstance(found, Change):
-            deactivations.append(found)
+            picked[action].append(found)
         elif found is not None:
             deletes.append(found)
+        elif action in (Action.UPDATE, Action.REACTIVATE):
+            skipped.append((subject.end_user, "no longer due: the sources or Nebuly changed"))
         else:
             skipped.append((subject.end_user, _why_not_due(key, present, index, today)))
-    return Operation(Plan(deactivations=tuple(deactivations), deletes=tuple(deletes)),
-                     tuple(skipped))
+    return Operation(Plan(updates=tuple(picked[Action.UPDATE]),
+                          reactivations=tuple(picked[Action.REACTIVATE]),
+                          deactivations=tuple(picked[Action.DEACTIVATE]),
+                          deletes=tuple(deletes)), tuple(skipped))
 
 
 def _why_not_due(key: str, present: set[str], index: Mapping[str, NebulyUser],

@@ -49,6 +49,12 @@ class Plan:
     def destructive(self) -> int:
         return len(self.deactivations) + len(self.deletes)
 
+    @property
+    def size(self) -> int:
+        """How many users the plan changes."""
+        return (len(self.inserts) + len(self.updates) + len(self.reactivations)
+                + len(self.deactivations) + len(self.deletes))
+
     def counts(self) -> dict[str, int]:
         return {
             "insert": len(self.inserts),

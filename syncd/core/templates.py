@@ -6,7 +6,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,19 +101,37 @@ def template_attributes(config: MappingRules) -> frozenset[str]:
     return frozenset(names)
 
 
+def template_fields(config: MappingRules) -> dict[str, str]:
+    """Every template of a source by its key in the config (`tags.department`, ...)."""
+    fields = {"end_user": config.end_user}
+    fields |= {f"tags.{k}": tag_template(v).template for k, v in config.tags.items()}
+    fields |= {name: text for name, text in (("active_from", config.active_from),
+                                             ("active_to", config.active_to)) if text}
+    return fields
+
+
 def template_problems(sources: Sequence[MappingRules]) -> list[str]:
     """Config-time check of every template of every source: one line per problem,
     named by its path in the config (`sources[0].tags.department: ...`)."""
     problems = []
     for i, config in enumerate(sources):
-        fields = {"end_user": config.end_user, "active_from": config.active_from}
-        fields["active_to"] = config.active_to
-        fields |= {f"tags.{k}": tag_template(v).template for k, v in config.tags.items()}
-        for path, text in fields.items():
-            if text is None:
-                continue
+        for path, text in template_fields(config).items():
             try:
                 Template.parse(text)
             except TemplateError as exc:
                 problems.append(f"sources[{i}].{path}: {exc}")
     return problems
+
+
+def unknown_attributes(config: MappingRules, known: Iterable[str]) -> list[str]:
+    """One line per template naming an attribute outside `known` (a CSV header, say):
+    `tags.department: {dept} is not a column`."""
+    names = set(known)
+    lines = []
+    for path, text in template_fields(config).items():
+        try:
+            missing = sorted(Template.parse(text).attributes - names)
+        except TemplateError:
+            continue  # reported by template_problems
+        lines += [f"{path}: {{{name}}}" for name in missing]
+    return lines

@@ -12,7 +12,9 @@ import httpx
 from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
+from syncd.core.model import SourceRecord
 from syncd.core.rules import Departed, Mode, PlanPolicy
+from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
 from syncd.nebuly.client import NebulyClient
 from syncd.nebuly.retry import RetryPolicy
 from syncd.run.report import SourceStats
@@ -59,6 +61,12 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
         if len(problems) > MAX_LOGGED_PROBLEMS:
             logger.warning("record.skipped_more", source=source.name,
                            count=len(problems) - MAX_LOGGED_PROBLEMS)
+        if read.records and (unseen := _never_seen(source_config, read.records)):
+            # Most likely a typo in a template: loud, because every user would lose
+            # that tag (the tag-removal cap holds the updates back).
+            logger.warning("source.attribute_never_seen", source=source.name, fields=unseen,
+                           detail="no record of this source has a value for these "
+                           "attributes; check the spelling in the templates")
         if not result.users and not source_config.allow_empty:
             raise SourceError(source.name, (
                 f"read {len(read.records)} records but yielded no users; refusing to treat "
@@ -95,3 +103,11 @@ def nebuly_client(config: SyncdConfig, http: httpx.Client, *,
         retry=RetryPolicy(max_retries=config.nebuly.max_retries,
                           max_total_wait=config.nebuly.max_retry_wait),
         sleep=sleep, should_stop=should_stop)
+
+
+def _never_seen(config: MappingRules, records: Sequence[SourceRecord]) -> list[str]:
+    """Template fields naming an attribute that no record carries (a CSV source has
+    already refused such a template against its header)."""
+    names = template_attributes(config)
+    seen = {name for name in names if any(r.attributes.get(name) for r in records)}
+    return unknown_attributes(config, seen) if seen != names else []

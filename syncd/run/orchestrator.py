@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -198,12 +199,10 @@ class Orchestrator:
             self.logger.error("config.invalid", error=str(exc))
             raise Failed("config_error", ExitCode.CONFIG_ERROR, str(exc)) from None
 
-        if sources is not None:
-            self._read(sources, context)
         if self.http is not None:
-            return self._with_nebuly(intent, self.http, context, recorded)
+            return self._with_nebuly(intent, self.http, context, recorded, sources)
         with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as own:
-            return self._with_nebuly(intent, own, context, recorded)
+            return self._with_nebuly(intent, own, context, recorded, sources)
 
     def _recorded(self, intent: Intent) -> Sequence[Any]:
         """The stored input of an operator intent: a blocked plan's or a run's changes."""
@@ -235,18 +234,18 @@ class Orchestrator:
             self.durations["read"] = self.clock() - start
 
     def _with_nebuly(self, intent: Intent, http: httpx.Client, context: _Context,
-                     recorded: Sequence[Any]) -> RunReport | OperatorResult:
+                     recorded: Sequence[Any], sources: Sequence[Source] | None
+                     ) -> RunReport | OperatorResult:
         client = nebuly_client(self.config, http, sleep=self.sleep,
                                should_stop=self.should_stop)
-        start = self.clock()
-        try:
-            context.roster = client.list_users()
-        except NebulyError as exc:
-            self.logger.error("nebuly.read_failed", error=str(exc),
-                              consequence="nothing was written this run")
-            raise Failed("nebuly_failed", ExitCode.NEBULY_FAILED, str(exc)) from None
-        finally:
-            self.durations["get"] = self.clock() - start
+        # Nebuly's roster is read while the sources are: the run's floor is the
+        # slower of the two, not their sum. Nothing is written until both are
+        # complete; a failed read or a failed GET still aborts the run.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nebuly-get") as pool:
+            listing = pool.submit(self._get, client)
+            if sources is not None:
+                self._read(sources, context)  # on failure, the pool waits for the GET
+            context.roster = listing.result()
         if context.roster.unreadable:
             self.logger.warning("nebuly.unreadable_users", count=context.roster.unreadable)
 
@@ -268,6 +267,17 @@ class Orchestrator:
         assert operation is not None
         return self._operator_report(intent, operation, result)
 
+    def _get(self, client: NebulyClient) -> Roster:
+        start = self.clock()
+        try:
+            return client.list_users()
+        except NebulyError as exc:
+            self.logger.error("nebuly.read_failed", error=str(exc),
+                              consequence="nothing was written this run")
+            raise Failed("nebuly_failed", ExitCode.NEBULY_FAILED, str(exc)) from None
+        finally:
+            self.durations["get"] = self.clock() - start
+
     def _plan(self, intent: Intent, context: _Context, recorded: Sequence[Any]
               ) -> tuple[GuardedPlan, Operation | None]:
         """The core's answer for this intent: one set of rules for all of them."""
@@ -277,6 +287,7 @@ class Orchestrator:
         protected = merged.protected_ids | roster.unusable_ids
         guarded = decide(merged.users, roster.users, plan_policy(self.config), self.today,
                          cap=self.config.policy.max_deactivations,
+                         max_tag_removals=self.config.policy.max_tag_removals,
                          force=not isinstance(intent, Sync) or intent.force,
                          protected=protected, missing=context.missing)
         if isinstance(intent, Approve):

@@ -25,7 +25,7 @@ def keep_sync_records(state: StateDir, run_id: str, config: SyncdConfig, merged:
     if result.changes:
         state.save_run(run_id, result.changes)
     pending = None
-    if guarded.blocked.destructive:
+    if guarded.blocked.size:
         pending = _save_pending(state, run_id, config, guarded, now, logger)
     if not result.aborted:
         protected = merged.protected_ids | roster.unusable_ids
@@ -37,8 +37,11 @@ def keep_sync_records(state: StateDir, run_id: str, config: SyncdConfig, merged:
 def _save_pending(state: StateDir, run_id: str, config: SyncdConfig, guarded: GuardedPlan,
                   now: datetime, logger: Any) -> str:
     blocked = guarded.blocked
-    changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...] = tuple(
-        (Action.DEACTIVATE.value, c.before, c.after) for c in blocked.deactivations)
+    changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...] = ()
+    for action, kind in ((Action.DEACTIVATE, blocked.deactivations),
+                         (Action.UPDATE, blocked.updates),
+                         (Action.REACTIVATE, blocked.reactivations)):
+        changes += tuple((action.value, c.before, c.after) for c in kind)
     changes += tuple((Action.DELETE.value, u, None) for u in blocked.deletes)
     # The newest blocked plan replaces older ones: an hourly daemon would
     # otherwise pile up one per run, each stale.

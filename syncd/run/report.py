@@ -61,7 +61,7 @@ class RunReport:
             counts = self.plan.counts()
             if self.result is not None and not self.dry_run:
                 counts.update(self.result.applied)
-            blocked = self.guarded.blocked.destructive if self.guarded else 0
+            held = self.guarded.blocked if self.guarded else Plan()
             if self.dry_run and self.guarded is not None:
                 counts["deactivate"] = len(self.guarded.allowed.deactivations)
                 counts["delete"] = len(self.guarded.allowed.deletes)
@@ -69,7 +69,10 @@ class RunReport:
                 "inserted": counts["insert"], "updated": counts["update"],
                 "deactivated": counts["deactivate"], "reactivated": counts["reactivate"],
                 "deleted": counts["delete"], "unchanged": counts["unchanged"],
-                "blocked": blocked,
+                # Changes a guard held back for approval (deactivations, deletes,
+                # updates that take a mapped tag's value away).
+                "blocked": held.size,
+                "blocked_tag_removals": len(held.updates) + len(held.reactivations),
                 "failed": len(self.result.failures) if self.result else 0,
                 # Every HTTP write attempt, retries included: what Nebuly may have acted on.
                 "write_calls": self.result.write_calls if self.result else 0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 
+from syncd.core.templates import unknown_attributes
 from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
 from syncd.sources.csv.config import CsvSourceConfig
 
@@ -49,6 +50,16 @@ class CsvSource:
         columns = [name.strip().lower() for name in header]
         if not any(columns):
             raise SourceError(self.name, f"{path}: the header row is empty")
+        if unknown := unknown_attributes(self.config, columns):
+            # A typo in a template would otherwise map nothing for everyone: every
+            # tag removed, or every record skipped for want of an id.
+            hint = ""
+            if len(columns) == 1 and (";" in header[0] or "\t" in header[0]):
+                sep = ";" if ";" in header[0] else "\\t"
+                hint = f"; the header is one column containing {sep!r}: set delimiter: '{sep}'"
+            raise SourceError(self.name, (
+                f"{path}: the header has no column for {', '.join(unknown)} (columns: "
+                f"{', '.join(c for c in columns if c)}){hint}"))
         records: list[SourceRecord] = []
         problems: list[RecordProblem] = []
         name = path.name
