@@ -303,3 +303,16 @@ def test_dates_with_any_offset_are_their_utc_date(moment: datetime, offset_minut
     sign = "-" if offset_minutes < 0 else "+"
     generalized = f"{aware:%Y%m%d%H%M%S}{sign}{hours:02d}{minutes:02d}"
     assert parse_date(generalized) == utc
+
+
+def test_rollback_of_a_delete_restores_it_beside_a_case_variant() -> None:
+    # Found by the property above: Nebuly holds person1 twice, in two cases; delete
+    # mode removes the one syncd manages, and rollback must put exactly it back.
+    lower = NebulyUser("person1@corp.example", {}, TODAY, None)
+    upper = NebulyUser("PERSON1@CORP.EXAMPLE", {}, TODAY, None)
+    policy = PlanPolicy(departed=Departed.DELETE)
+    run = decide({}, [lower, upper], policy, TODAY, cap=Limit(count=5)).allowed
+    assert run.deletes == (lower,)
+    after, record = apply([lower, upper], run)
+    operation = undo(record, after)
+    assert operation.plan.inserts == (lower,) and not operation.skipped

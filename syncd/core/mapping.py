@@ -76,7 +76,6 @@ class SourceMapper:
         protected: set[str] = set()
         excluded = 0
         render_id = self.end_user.render
-        lower = self.id_case is IdCase.LOWER
         exclude = self.exclude
         control = _CONTROL.search
         for rec in records:
@@ -84,13 +83,7 @@ class SourceMapper:
             if raw_id is None:
                 problems.append(RecordProblem(rec.origin, self._missing_id_message(rec)))
                 continue
-            # normalise_id's ASCII fast path, inlined.
-            if raw_id.isascii():
-                end_user = raw_id.strip()
-                if lower:
-                    end_user = end_user.lower()
-            else:
-                end_user = normalise_id(raw_id, self.id_case)
+            end_user = normalise_id(raw_id, self.id_case)
             if (control(end_user) or len(end_user) > MAX_ID_LENGTH) and (
                     bad := _bad_id(end_user)):
                 problems.append(RecordProblem(rec.origin, f"id {end_user[:80]!r} {bad}; skipped"))
@@ -98,11 +91,7 @@ class SourceMapper:
             if exclude and any(p.search(end_user) for p in exclude):
                 excluded += 1
                 continue
-            # id_key(end_user), without a copy when the id is already its own key.
-            if end_user.isascii():
-                key = end_user if lower else end_user.lower()
-            else:
-                key = id_key(end_user)
+            key = id_key(end_user)
             try:
                 user = self._user(end_user, rec)
             except ValueError as exc:

@@ -36,8 +36,7 @@ def merge(mapped: Sequence[MappedSource], precedence: Sequence[str] | None = Non
     shared_keys: set[str] = set()
     for source in ordered:
         for user in source.users:
-            raw = user.end_user
-            key = raw.strip().lower() if raw.isascii() else id_key(raw)
+            key = id_key(user.end_user)
             first = merged.get(key)
             if first is None:
                 merged[key] = user

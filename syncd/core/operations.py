@@ -89,7 +89,9 @@ def undo(recorded: Sequence[RecordedChange], actual: Iterable[NebulyUser],
     lost) unless `force`. Users the run inserted are deleted: before it they
     did not exist. A user the run deleted is inserted again.
     """
+    actual = list(actual)
     index, _ = index_roster(actual)
+    held = {u.end_user for u in actual}
     inserts: list[NebulyUser] = []
     updates: list[Change] = []
     deletes: list[NebulyUser] = []
@@ -102,7 +104,9 @@ def undo(recorded: Sequence[RecordedChange], actual: Iterable[NebulyUser],
             skipped.append((subject.end_user, "existed before that run, with values it did "
                             "not read; restore them by hand"))
         elif after is None:  # the run deleted this user
-            if current is None and before is not None:
+            # Exactly that entry: a case variant Nebuly also holds (and syncd left
+            # alone) is another entry, not the deleted one back.
+            if before is not None and before.end_user not in held:
                 inserts.append(before)
             else:
                 skipped.append((subject.end_user, "exists again"))

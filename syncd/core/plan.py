@@ -90,9 +90,7 @@ def index_roster(actual: Iterable[NebulyUser]) -> tuple[dict[str, NebulyUser], l
     index: dict[str, NebulyUser] = {}
     duplicates: list[str] = []
     for user in actual:
-        raw = user.end_user
-        # id_key's ASCII fast path, inlined: this loop runs once per Nebuly user.
-        key = raw.strip().lower() if raw.isascii() else id_key(raw)
+        key = id_key(user.end_user)
         held = index.get(key)
         if held is None:
             index[key] = user
