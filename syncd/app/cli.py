@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -94,5 +96,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The `syncd` executable: run the command, flush what it wrote, and leave.
+
+    A large run ends with millions of objects alive; letting the interpreter free
+    them one by one at exit costs a noticeable part of a no-change run for nothing
+    (the kernel reclaims the memory at once). Everything the command writes goes
+    through stdout, stderr and logging, which are flushed first.
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe has nothing to flush
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
