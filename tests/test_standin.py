@@ -374,6 +374,36 @@ def test_apply_then_fail_applies_everything_but_reports_failure(
     assert ids(server.users()) == ["a@x.com", "b@x.com"]
 
 
+def test_omit_fault_lists_the_live_roster_without_those_users(
+    server: NebulyStandIn, client: httpx.Client
+) -> None:
+    server.seed([user("a@x.com"), user("b@x.com"), user("c@x.com")])
+    server.inject(Fault(method="GET", omit=("b@x.com", "C@X.COM"), times=2))
+    assert ids(client.get(PLATFORM).json()["users"]) == ["a@x.com", "c@x.com"]  # exact ids
+    client.put(PLATFORM, json={"users": [user("d@x.com")]})
+    # Computed from the roster at each GET: a write made since shows up.
+    assert ids(client.get(PLATFORM).json()["users"]) == ["a@x.com", "c@x.com", "d@x.com"]
+    assert ids(client.get(PLATFORM).json()["users"]) == ids(server.users())
+    assert len(server.users()) == 4
+
+
+def test_omit_fault_does_not_change_a_write(server: NebulyStandIn, client: httpx.Client) -> None:
+    server.seed([user("a@x.com")])
+    server.inject(Fault(omit=("a@x.com",)))
+    resp = client.post(PLATFORM, json={"users": [user("a@x.com", region="EU")]})
+    assert resp.json()["users"][0]["tags"] == {"region": "EU"}
+    assert server.users()[0]["tags"] == {"region": "EU"}
+
+
+def test_omit_fault_over_the_control_endpoint(server: NebulyStandIn, client: httpx.Client) -> None:
+    server.seed([user("a@x.com"), user("b@x.com")])
+    resp = client.post("/_standin/faults",
+                       json={"faults": [{"method": "GET", "omit": ["a@x.com"]}]})
+    assert resp.status_code == 200
+    assert ids(client.get(PLATFORM).json()["users"]) == ["b@x.com"]
+    assert ids(client.get(PLATFORM).json()["users"]) == ["a@x.com", "b@x.com"]
+
+
 def test_raw_body_fault_sends_invalid_json(server: NebulyStandIn, client: httpx.Client) -> None:
     server.inject(Fault(body=b'{"users": [{"end_'))
     resp = client.get(PLATFORM)

@@ -34,6 +34,9 @@ class Fault:
     partial: int | None = None  # writes: only the first N users of the batch are handled
     apply_then_fail: int | None = None  # writes: apply everything, answer with this status
     body: bytes | None = None  # answer 200 with this raw body (nothing applied)
+    # GET: the roster as it is now, but without these end_user ids (an eventually
+    # consistent list that has not caught up); ignored by writes.
+    omit: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in API_METHODS:

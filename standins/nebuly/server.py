@@ -248,6 +248,9 @@ class NebulyStandIn:
         if operation == "list":
             with self._lock:
                 users = self._roster.snapshot()
+            if fault is not None and fault.omit:
+                hidden = set(fault.omit)
+                users = [user for user in users if user["end_user"] not in hidden]
             if self._timestamps:
                 users = [with_timestamps(user) for user in users]
             return json_reply(200, {"users": users}, n_users=len(users))
