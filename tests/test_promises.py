@@ -184,6 +184,53 @@ def test_5_rollback_undoes_an_insert_answered_with_an_error_and_retried(
     assert standin.users() == []
 
 
+def test_5_rollback_undoes_an_insert_answered_with_an_error_on_every_attempt(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    standin.inject(Fault(method="PUT", apply_then_fail=502, times=-1))
+    cfg = configured(tmp_path, standin.url, [person(0), person(1)], state=True)
+    report = run_once(load_config(cfg), today=TODAY, sleep=lambda _: None)
+    assert report.exit_code == ExitCode.NEBULY_FAILED, report.summary()
+    assert len(standin.users()) == 2  # Nebuly applied them; the answers were lost
+    recorded = StateDir(tmp_path / "state").load_run(report.run_id)
+    assert sorted((a, after.end_user if after else None) for a, _, after in recorded) == [
+        ("insert", "user00000@example.com"), ("insert", "user00001@example.com")]
+    standin.clear_faults()
+    outcome = rollback(load_config(cfg), report.run_id)
+    assert outcome.exit_code == ExitCode.OK, outcome.message
+    assert standin.users() == []
+
+
+def test_5_rollback_undoes_an_update_answered_with_an_error_on_every_attempt(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    standin.seed([held("user00000@example.com")])
+    standin.inject(Fault(method="POST", apply_then_fail=502, times=-1))
+    cfg = configured(tmp_path, standin.url, [person(0, department="Ops")], state=True)
+    report = run_once(load_config(cfg), today=TODAY, sleep=lambda _: None)
+    assert report.exit_code == ExitCode.NEBULY_FAILED, report.summary()
+    assert roster(standin)["user00000@example.com"]["tags"]["department"] == "Ops"
+    recorded = StateDir(tmp_path / "state").load_run(report.run_id)
+    assert [a for a, _, _ in recorded] == ["update"]
+    standin.clear_faults()
+    outcome = rollback(load_config(cfg), report.run_id)
+    assert outcome.exit_code == ExitCode.OK, outcome.message
+    assert standin.users() == [held("user00000@example.com")]
+
+
+def test_5_an_insert_that_meets_a_user_inserted_earlier_today_is_not_recorded_as_its_own(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    cfg = configured(tmp_path, standin.url, [person(0)], state=True)
+    first = run_once(load_config(cfg), today=TODAY)
+    assert first.exit_code == ExitCode.OK, first.summary()
+    hide_from_list(standin, "user00000@example.com")  # the list has not caught up yet
+    second = run_once(load_config(cfg), today=TODAY)
+    assert second.exit_code == ExitCode.OK, second.summary()
+    # He was there before the second run, exactly as it would insert him: it changed
+    # nothing, so it has nothing to roll back (a rollback would delete him).
+    assert second.summary()["inserted"] == 0
+    assert not (tmp_path / "state" / "runs" / f"{second.run_id}.json").exists()
+    assert len(standin.users()) == 1
+
+
 def test_5_write_calls_count_retried_calls(tmp_path: Path, standin: NebulyStandIn) -> None:
     standin.inject(Fault(method="PUT", status=503, times=2))
     cfg = configured(tmp_path, standin.url, [person(0)])

@@ -72,6 +72,11 @@ class WriteOutcome:
     # left out of the answer). Never overwritten blindly: the caller re-reads
     # them and plans them with the same rules as everyone else.
     unconfirmed: tuple[str, ...] = ()
+    # Inserts: those of `unconfirmed` an attempt answered with an error (or no
+    # answer) may have inserted; only these can be syncd's own insert, the others
+    # were there before the call. Updates: those of `failed` whose last call got
+    # no usable answer, and which may have been applied all the same.
+    uncertain: tuple[str, ...] = ()
 
 
 class _WireUser(msgspec.Struct, gc=False):
@@ -300,12 +305,13 @@ class NebulyClient:
         applied: list[str] = []
         crossed: list[str] = []
         unconfirmed: list[str] = []
+        uncertain: list[str] = []
         failed: list[tuple[str, str]] = []
         for start in range(0, len(users), self.batch_size):
             batch = users[start:start + self.batch_size]
             try:
                 self._check_stop()
-                ok, not_taken, bad = self._write_batch(op, batch)
+                ok, not_taken, bad, maybe = self._write_batch(op, batch)
                 applied += ok
                 failed += bad
                 if op == "insert":
@@ -313,10 +319,11 @@ class NebulyClient:
                     # landed before an error answer): an update now would replace
                     # values nobody read, so the caller re-reads instead.
                     unconfirmed += [u.end_user for u in not_taken]
+                    uncertain += maybe
                 elif not_taken:
                     # Updating someone Nebuly does not hold: inserting the record
                     # replaces nothing.
-                    ok2, still_missing, bad2 = self._write_batch("insert", not_taken)
+                    ok2, still_missing, bad2, _ = self._write_batch("insert", not_taken)
                     applied += ok2
                     crossed += ok2
                     failed += bad2
@@ -324,36 +331,49 @@ class NebulyClient:
                                for u in still_missing]
             except NebulyError as exc:
                 done = set(applied) | {u for u, _ in failed} | set(unconfirmed)
-                failed += [(u.end_user, f"not applied: {exc}") for u in users[start:]
-                           if u.end_user not in done]
+                lost = [u.end_user for u in users[start:] if u.end_user not in done]
+                in_flight: set[str] = set()
+                if isinstance(exc, NebulyUnavailable):
+                    # The batch in flight may have been applied before the errors:
+                    # the caller re-reads it to record what Nebuly holds.
+                    in_flight = {u.end_user for u in batch} & set(lost)
+                    uncertain += sorted(in_flight)
+                if op == "insert":
+                    unconfirmed += sorted(in_flight)
+                    lost = [u for u in lost if u not in in_flight]
+                failed += [(u, f"not applied: {exc}") for u in lost]
                 return WriteOutcome(tuple(applied), tuple(failed), str(exc), tuple(crossed),
-                                    tuple(unconfirmed))
+                                    tuple(unconfirmed), tuple(uncertain))
         return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed),
-                            unconfirmed=tuple(unconfirmed))
+                            unconfirmed=tuple(unconfirmed), uncertain=tuple(uncertain))
 
     def _write_batch(
-        self, op: Op, users: Sequence[NebulyUser]
-    ) -> tuple[list[str], list[NebulyUser], list[tuple[str, str]]]:
-        """Send one batch: (applied ids, users to try with the other op, rejected users)."""
+        self, op: Op, users: Sequence[NebulyUser], retried: bool = False
+    ) -> tuple[list[str], list[NebulyUser], list[tuple[str, str]], list[str]]:
+        """Send one batch: (applied ids, users to try with the other op, rejected users,
+        the ids of those to try that an attempt answered with an error may have applied).
+        `retried`: an earlier request carrying these users was answered with an error."""
         method = self.flavour.insert if op == "insert" else self.flavour.update
+        retries = self.retries
         response = self._send(method, {"users": [u.to_json() for u in users]})
+        retried = retried or self.retries > retries
         status = response.status_code
         if response.is_success:
             returned = _returned_ids(response.content)
             applied = [u.end_user for u in users if id_key(u.end_user) in returned]
             missing = [u for u in users if id_key(u.end_user) not in returned]
-            return applied, missing, []
+            return applied, missing, [], [u.end_user for u in missing] if retried else []
         if status in (400, 404, 409, 413, 422) and len(users) > 1:
             # Split to isolate the user(s) the server objects to: about 2k log2(n)
             # calls for k such users in a batch of n (every user, at worst 2n).
             mid = len(users) // 2
-            a_ok, a_other, a_bad = self._write_batch(op, users[:mid])
-            b_ok, b_other, b_bad = self._write_batch(op, users[mid:])
-            return a_ok + b_ok, a_other + b_other, a_bad + b_bad
+            a_ok, a_other, a_bad, a_maybe = self._write_batch(op, users[:mid], retried)
+            b_ok, b_other, b_bad, b_maybe = self._write_batch(op, users[mid:], retried)
+            return a_ok + b_ok, a_other + b_other, a_bad + b_bad, a_maybe + b_maybe
         if status in (404, 409):
-            return [], list(users), []
+            return [], list(users), [], [u.end_user for u in users] if retried else []
         reason = _status_message(op, response)
-        return [], [], [(u.end_user, reason) for u in users]
+        return [], [], [(u.end_user, reason) for u in users], []
 
     def _check_stop(self) -> None:
         if self.should_stop():

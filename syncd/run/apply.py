@@ -43,6 +43,11 @@ class ApplyResult:
     # Inserts Nebuly did not take because the user may exist: the caller re-reads
     # them (see Orchestrator._settle) and never overwrites them blindly.
     unconfirmed: tuple[NebulyUser, ...] = ()
+    # The ids of those an attempt answered with an error may have inserted.
+    uncertain: frozenset[str] = frozenset()
+    # (action, before, after) of failed updates Nebuly may have applied all the
+    # same (an answer lost): the caller re-reads them, to record what landed.
+    in_doubt: tuple[tuple[str, NebulyUser | None, NebulyUser], ...] = ()
 
 
 def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> ApplyResult:
@@ -54,6 +59,8 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
     changes: list[tuple[str, NebulyUser | None, NebulyUser | None]] = []
     aborted: str | None = None
     unconfirmed: list[NebulyUser] = []
+    uncertain: set[str] = set()
+    in_doubt: list[tuple[str, NebulyUser | None, NebulyUser]] = []
 
     # One stream of update calls for every kind of change that uses the update
     # verb: fewest calls (ceil(n / batch_size)) whatever the mix.
@@ -81,6 +88,11 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
         outcome = writer.insert(users) if step == "insert" else writer.update(users)
         aborted = outcome.aborted
         unconfirmed += [targets[id_key(u)] for u in outcome.unconfirmed]
+        if step == "insert":
+            uncertain.update(id_key(u) for u in outcome.uncertain)
+        else:
+            in_doubt += [(by_action[key], befores[key], targets[key])
+                         for key in map(id_key, outcome.uncertain)]
         for end_user in outcome.applied:
             key = id_key(end_user)
             action = by_action.get(key, step)
@@ -103,4 +115,5 @@ def apply_plan(writer: RosterWriter, plan: Plan, dry_run: bool = False) -> Apply
             failures += [Failure("delete", u, r) for u, r in outcome.failed]
 
     return ApplyResult(applied, tuple(failures), writer.write_calls - calls_before,
-                       aborted, False, tuple(changes), tuple(unconfirmed))
+                       aborted, False, tuple(changes), tuple(unconfirmed), frozenset(uncertain),
+                       tuple(in_doubt))

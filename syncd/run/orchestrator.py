@@ -256,7 +256,7 @@ class Orchestrator:
 
         start = self.clock()
         result = apply_plan(client, to_apply, dry_run=intent.dry_run)
-        if result.unconfirmed:
+        if result.unconfirmed or result.in_doubt:
             result = settle_unconfirmed(client, result, self._replan(context), self.logger)
         self.durations["apply"] = self.clock() - start
         for failure in result.failures[:MAX_LOGGED_PROBLEMS]:

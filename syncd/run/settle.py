@@ -5,11 +5,15 @@ still be answered with an error, then retried. Updating such a user blindly
 would replace tags and dates nobody read, and stamp a user syncd does not own.
 Instead: re-read the roster, and
 - a user who now holds exactly what we inserted is our own insert (recorded as
-  an insert, so rollback deletes him);
+  an insert, so rollback deletes him), if an attempt Nebuly answered with an
+  error may have inserted him; a call answered without error that left him out
+  met someone who was already there (perhaps our insert of an earlier run);
 - anyone else is planned by the same rules as every run (ownership, tags syncd
   does not map kept), and only what that plan says is written;
 - a user Nebuly neither took nor lists is a failure for this run: the next run
   tries again.
+Updates whose answer was lost (Nebuly failed after the call) are re-read too: one
+that landed is recorded, so rollback restores it.
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ def settle_unconfirmed(client: NebulyClient, result: ApplyResult, replan: Replan
         failed = [Failure(Action.INSERT, u.end_user, f"Nebuly did not take the insert and "
                           f"could not be read again: {exc}") for u in result.unconfirmed]
         return replace(result, failures=(*result.failures, *failed), unconfirmed=(),
-                       aborted=result.aborted or str(exc))
+                       uncertain=frozenset(), in_doubt=(), aborted=result.aborted or str(exc))
     index, _ = index_roster(fresh.users)
+    updated = [c for c in result.in_doubt if index.get(id_key(c[2].end_user)) == c[2]]
+    found = {id_key(after.end_user) for _, _, after in updated}
+    result = replace(result, failures=tuple(
+        f for f in result.failures if f.action == Action.INSERT or id_key(f.end_user) not in found))
     landed = []
     existing: set[str] = set()
     failed = []
@@ -46,7 +54,7 @@ def settle_unconfirmed(client: NebulyClient, result: ApplyResult, replan: Replan
         if current is None:
             failed.append(Failure(Action.INSERT, target.end_user, "Nebuly did not take the "
                                   "insert and does not list the user; the next run tries again"))
-        elif current == target:
+        elif current == target and key in result.uncertain:
             landed.append(target)
         else:
             existing.add(key)
@@ -60,11 +68,13 @@ def settle_unconfirmed(client: NebulyClient, result: ApplyResult, replan: Replan
     applied = {action: count + second.applied.get(action, 0)
                for action, count in result.applied.items()}
     applied[Action.INSERT] += len(landed)
+    for action, _, _ in updated:
+        applied[action] += 1
     return replace(
         result, applied=applied,
         failures=(*result.failures, *failed, *second.failures),
         write_calls=result.write_calls + second.write_calls,
         aborted=result.aborted or second.aborted,
-        changes=(*result.changes, *((Action.INSERT.value, None, u) for u in landed),
+        changes=(*result.changes, *updated, *((Action.INSERT.value, None, u) for u in landed),
                  *second.changes),
-        unconfirmed=())
+        unconfirmed=(), uncertain=frozenset(), in_doubt=())
