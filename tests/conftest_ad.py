@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from syncd.sources.base import SourceError
 from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.ldap.source import LdapSource
 from tests.samba_dc import BASE, SambaDC, samba_available
 
 PEOPLE = f"OU=People,{BASE}"
@@ -110,6 +112,17 @@ def ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         yield dc
     finally:
         dc.stop()
+
+
+def names(source: LdapSource) -> set[str]:
+    """The sAMAccountNames a read returns."""
+    return {r.attributes["samaccountname"] for r in source.read().records}
+
+
+def read_error(source: LdapSource) -> str:
+    with pytest.raises(SourceError) as info:
+        source.read()
+    return str(info.value)
 
 
 def ad_config(dc: SambaDC, backend: str = "ldap3", **overrides: Any) -> LdapSourceConfig:

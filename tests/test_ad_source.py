@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.sources.base import SourceError
 from syncd.sources.ldap.source import LdapSource
 from tests.conftest_ad import (
     BIG,
@@ -16,23 +15,13 @@ from tests.conftest_ad import (
     PILOT_DIRECT,
     PILOT_NESTED,
     ad_config,
-    ad_fixture,  # noqa: F401  (fixture "ad": the session's DC)
     group_dn,
+    names,
+    read_error,
     sam,
 )
 from tests.conftest_ldap import backend_fixture  # noqa: F401  (fixture "backend")
 from tests.samba_dc import BASE, SambaDC
-
-
-def names(source: LdapSource) -> set[str]:
-    return {r.attributes["samaccountname"] for r in source.read().records}
-
-
-def read_error(source: LdapSource) -> str:
-    with pytest.raises(SourceError) as info:
-        source.read()
-    return str(info.value)
-
 
 # --- the preset ----------------------------------------------------------------------
 

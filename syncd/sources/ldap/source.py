@@ -141,7 +141,8 @@ class LdapSource:
         except LdapFailure as exc:
             raise SourceError(self.name, exc.message) from None
 
-    def _read(self) -> SourceRead:
+    def open(self) -> tuple[Connection, str]:
+        """A bound connection and the URL it went to (failover in url order)."""
         config = self.config
         password = None
         if config.bind_dn:
@@ -151,8 +152,14 @@ class LdapSource:
             except ValueError as exc:
                 raise SourceError(self.name, str(exc)) from None
             log.register_secret(password)
-        conn = self._connect(password)
-        del password
+        try:
+            return self._connect(password)
+        except LdapFailure as exc:
+            raise SourceError(self.name, exc.message) from None
+
+    def _read(self) -> SourceRead:
+        config = self.config
+        conn, _ = self.open()
         try:
             missing = self.missing_objects(conn)
             if missing:
@@ -208,7 +215,7 @@ class LdapSource:
 
     # -- connection with failover ---------------------------------------------------
 
-    def _connect(self, password: str | None) -> Connection:
+    def _connect(self, password: str | None) -> tuple[Connection, str]:
         config = self.config
         backend = self.backend
         errors: list[str] = []
@@ -237,7 +244,7 @@ class LdapSource:
                     logger.warning("source.server_skipped", source=self.name, url=url,
                                    reason=reason, next_url=config.urls[position])
                 continue
-            return conn
+            return conn, url
         raise SourceError(self.name, "no LDAP server could be reached: " + "; ".join(errors))
 
     @staticmethod
