@@ -8,9 +8,11 @@ like the slapd tests.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from syncd.sources.base import SourceError
 from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.ldap.source import LdapSource
+from tests.conftest import CANARY_API_KEY
 from tests.samba_dc import BASE, SambaDC, samba_available
 
 PEOPLE = f"OU=People,{BASE}"
@@ -30,7 +33,7 @@ LEAVES = (f"OU=Paris,OU=EMEA,{PEOPLE}", f"OU=Berlin,OU=EMEA,{PEOPLE}", f"OU=EMEA
 N_USERS = 1650
 DISABLED = frozenset(range(10))  # userAccountControl 514
 BIG = range(1600)  # members of the "big" group: more than AD's 1500 values per range
-MAX_VAL_RANGE = 100  # set in the query policy; Samba does not apply it (see test_ad_range)
+MAX_VAL_RANGE = 100  # set in the query policy; Samba ignores it (test_how_samba_cuts_member)
 
 
 def sam(i: int) -> str:
@@ -136,3 +139,22 @@ def ad_config(dc: SambaDC, backend: str = "ldap3", **overrides: Any) -> LdapSour
     }
     data.update(overrides)
     return LdapSourceConfig.model_validate(data)
+
+
+def ad_yaml(tmp_path: Path, ad: SambaDC, standin_url: str, **source: Any) -> Path:
+    """A whole config file for the DC (JSON is YAML); `source` keys override.
+
+    Deactivations are capped at 10 people rather than 10%: the tests' rosters are small.
+    """
+    entry: dict[str, Any] = {
+        "name": "ad", "type": "ldap", "preset": "active-directory", "url": ad.ldaps_url,
+        "ca_file": str(ad.tls.ca_file), "bind_dn": SERVICE_DN,
+        "bind_password": SERVICE_PASSWORD, "base_dn": PEOPLE, "end_user": "{mail}",
+        "tags": {"department": "{department}"}, "connect_timeout": "5s"}
+    entry.update(source)
+    path = tmp_path / "syncd.yaml"
+    path.write_text(json.dumps({
+        "nebuly": {"base_url": standin_url, "api_key": CANARY_API_KEY},
+        "sources": [entry], "logging": {"format": "json"},
+        "policy": {"max_deactivations": 10}}))
+    return path

@@ -178,12 +178,19 @@ class SambaDC:
 
     def ldap_modify(self, ldif: str) -> None:
         """Apply LDIF changes online as Administrator (over LDAPS)."""
+        self._as_admin("ldapmodify", stdin=ldif)
+
+    def delete_tree(self, dn: str) -> None:
+        """Delete `dn` and everything below it, online as Administrator."""
+        self._as_admin("ldapdelete", "-r", dn)
+
+    def _as_admin(self, tool: str, *args: str, stdin: str = "") -> None:
         env = {**os.environ, "LDAPTLS_CACERT": str(self.tls.ca_file)}
-        done = subprocess.run(["ldapmodify", "-x", "-H", self.ldaps_url, "-D", ADMIN_DN,
-                               "-w", ADMIN_PASSWORD], input=ldif, capture_output=True,
+        done = subprocess.run([tool, "-x", "-H", self.ldaps_url, "-D", ADMIN_DN,
+                               "-w", ADMIN_PASSWORD, *args], input=stdin, capture_output=True,
                               text=True, check=False, env=env)
         if done.returncode != 0:
-            raise RuntimeError(f"ldapmodify failed: {done.stderr[-2000:]}")
+            raise RuntimeError(f"{tool} failed: {done.stderr[-2000:]}")
 
     def log_tail(self) -> str:
         parts = []

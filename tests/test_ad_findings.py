@@ -15,14 +15,13 @@ from syncd.config.model import load_config
 from syncd.run.orchestrator import ExitCode, run_once
 from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.ldap.source import LdapSource
-from tests.conftest import CANARY_API_KEY, run_cli
+from tests.conftest import run_cli
 from tests.conftest_ad import (
     ELIGIBLE,
-    PEOPLE,
     PILOT_NESTED,
     SERVICE_DN,
-    SERVICE_PASSWORD,
     ad_config,
+    ad_yaml,
     group_dn,
     names,
     read_error,
@@ -49,21 +48,6 @@ def test_a_mistyped_group_fails_the_read_naming_it(ad: SambaDC, backend: str) ->
 
 
 # --- 3. python-ldap printed a traceback after a referral ------------------------------
-
-
-def ad_yaml(tmp_path: Path, ad: SambaDC, standin_url: str, **source: Any) -> Path:
-    """A whole config file for the DC (JSON is YAML); `source` keys override."""
-    entry: dict[str, Any] = {
-        "name": "ad", "type": "ldap", "preset": "active-directory", "url": ad.ldaps_url,
-        "ca_file": str(ad.tls.ca_file), "bind_dn": SERVICE_DN,
-        "bind_password": SERVICE_PASSWORD, "base_dn": PEOPLE, "end_user": "{mail}",
-        "tags": {"department": "{department}"}, "connect_timeout": "5s"}
-    entry.update(source)
-    path = tmp_path / "syncd.yaml"
-    path.write_text(json.dumps({
-        "nebuly": {"base_url": standin_url, "api_key": CANARY_API_KEY},
-        "sources": [entry], "logging": {"format": "json"}}))
-    return path
 
 
 def test_python_ldap_referral_leaves_only_log_events(ad: SambaDC, tmp_path: Path,

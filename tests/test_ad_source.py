@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.ldap.source import LdapSource
 from tests.conftest_ad import (
     BIG,
     DISABLED,
     ELIGIBLE,
     LEAVES,
+    MAX_VAL_RANGE,
     N_USERS,
     PEOPLE,
     PILOT_DIRECT,
     PILOT_NESTED,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
     ad_config,
     group_dn,
     names,
@@ -114,12 +122,56 @@ def test_a_referral_from_the_domain_root_fails_unless_ignored(ad: SambaDC,
     assert names(ignoring) >= ELIGIBLE | {"syncd", "Administrator"}
 
 
-def test_big_group_with_member_lookup(ad: SambaDC, backend: str) -> None:
+def test_a_group_larger_than_a_range_is_read_completely(
+        ad: SambaDC, backend: str, _logs_without_secrets: list[dict[str, Any]]) -> None:
+    # 1,600 members: more than one range of 1500, so member;range=0-1499 then 1500-*.
     source = LdapSource(ad_config(ad, backend, groups=[group_dn("big")],
                                   group_lookup="member"))
     assert names(source) == {sam(i) for i in BIG if i not in DISABLED}
+    (event,) = [e for e in _logs_without_secrets if e["event"] == "source.group_read"]
+    assert (event["group"], event["members"], event["requests"]) == (group_dn("big"),
+                                                                     len(BIG), 2)
+    nested = LdapSource(ad_config(ad, backend, groups=[group_dn("ai-pilot")],
+                                  group_lookup="member"))
+    assert names(nested) == PILOT_NESTED  # small groups: one request each
+
+
+QUERY_POLICY = ("CN=Default Query Policy,CN=Query-Policies,CN=Directory Service,"
+                f"CN=Windows NT,CN=Services,CN=Configuration,{BASE}")
+
+
+def test_how_samba_cuts_member(ad: SambaDC, backend: str) -> None:
+    """Samba ignores MaxValRange (100 in this DC's query policy): it cuts a ranged
+    attribute only where the client asks, and a plain read returns every value."""
+    conn, _ = LdapSource(ad_config(ad, backend)).open()
+    try:
+        plain = conn.read(group_dn("big"), ["member"])
+        window = conn.read(group_dn("big"), ["member;range=0-99"])
+        rest = conn.read(group_dn("big"), ["member;range=1500-*"])
+        policy = conn.read(QUERY_POLICY, ["lDAPAdminLimits"])
+    finally:
+        conn.close()
+    assert plain is not None and window is not None and rest is not None and policy
+    assert f"MaxValRange={MAX_VAL_RANGE}".encode() in next(iter(policy.values()))
+    assert [len(v) for v in plain.values()] == [len(BIG)]
+    assert {k.lower(): len(v) for k, v in window.items()} == {"member;range=0-99": 100}
+    assert {k.lower(): len(v) for k, v in rest.items()} == {"member;range=1500-*": 100}
 
 
 def test_people_ou_scope_one(ad: SambaDC, backend: str) -> None:
     one = LdapSource(ad_config(ad, backend, base_dn=f"OU=EMEA,{PEOPLE}", scope="one"))
     assert names(one) == {sam(i) for i in range(2, N_USERS, 5) if i not in DISABLED}
+
+
+def test_the_example_ad_config_reads_the_dc(ad: SambaDC, backend: str) -> None:
+    # config/example-ad.yaml with only the site-specific values replaced.
+    example = yaml.safe_load(Path("config/example-ad.yaml").read_text())["sources"][0]
+    example.update(url=[ad.ldaps_url], ca_file=str(ad.tls.ca_file), bind_dn=SERVICE_DN,
+                   bind_password=SERVICE_PASSWORD, base_dn=PEOPLE,
+                   groups=[group_dn("ai-pilot")], backend=backend)
+    records = LdapSource(LdapSourceConfig.model_validate(example)).read().records
+    assert {r.attributes["userprincipalname"] for r in records} == {
+        f"{name}@corp.example" for name in PILOT_NESTED}
+    for rec in records:
+        name = rec.attributes["userprincipalname"].split("@")[0]
+        assert (rec.attributes["objectguid"], rec.attributes["objectsid"]) == ad.ids[name]

@@ -58,7 +58,7 @@ class GroupReader:
                 break
             start = end + 1
             request = f"{attr};range={start}-{start + RANGE_WINDOW - 1}"
-        if requests > 1 or self.ranged:
+        if values:  # groups only: the users and empty entries read on the way stay quiet
             logger.debug("source.group_read", source=self.source, group=dn,
                          members=len(values), requests=requests)
         return values

@@ -326,8 +326,8 @@ class LdapSource:
                     # only the first range would be a silent truncation.
                     raise SourceError(self.name, (
                         f"{dn}: the server returned {name} in ranges (very large "
-                        "multi-valued attribute); syncd does not read ranges. For group "
-                        "scope on AD use group_lookup: in-chain"))
+                        "multi-valued attribute); syncd reads ranges only for group "
+                        "members (group_lookup: member): remove it from the templates"))
                 names[name] = key
             out[key] = values
         return out
