@@ -96,8 +96,12 @@ def population() -> dict[str, Any]:
 @pytest.fixture(scope="session", name="ad")
 def ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
     """The shared DC: provisioned, filled and started once per session."""
+    message = ""
     if not samba_available():
         message = "samba / python3-samba / ldap-utils not installed (scripts/setup.sh)"
+    elif os.geteuid() != 0:
+        message = "a Samba DC needs root: it listens on the privileged ports 389 and 636"
+    if message:
         if os.environ.get("CI"):
             pytest.fail(f"CI: {message}; the AD tests cannot run", pytrace=False)
         pytest.skip(message)

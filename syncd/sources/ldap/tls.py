@@ -60,6 +60,7 @@ def host_port(url: str) -> tuple[str, int]:
 
 def verify_cause(message: str) -> str:
     """A certificate verify message -> what it means and what to do."""
+    message = message.rstrip(".")  # OpenSSL ends some messages with a full stop
     if any(text in message for text in _STRICT_ONLY):
         return (f"{message}: the certificate breaks a strict X.509 rule that Python "
                 "enforces (by default since 3.13); have it reissued, or set "
