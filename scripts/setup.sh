@@ -9,7 +9,8 @@ PYTHON="${PYTHON:-python3}"
 
 if [ "$mode" = full ]; then
   need=()
-  for pkg in slapd ldap-utils libldap2-dev libsasl2-dev time; do
+  # samba + ldb-tools (python3-samba comes with samba): the AD tests run a Samba AD DC.
+  for pkg in slapd ldap-utils libldap2-dev libsasl2-dev time samba ldb-tools python3-samba; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then

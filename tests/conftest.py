@@ -16,6 +16,11 @@ from standins.nebuly.server import NebulyStandIn
 from syncd import log
 from syncd.config.model import SyncdConfig, load_config
 
+# The Samba AD DC fixture ("ad") is registered once here, not imported by each test
+# module: an imported session fixture is a new fixture per module, and a second DC
+# cannot start while the first holds the standard ports.
+pytest_plugins = ["tests.conftest_ad"]
+
 # Canary secrets: configured throughout the suite; they must never appear in
 # any log line, message, plan file or exception text.
 CANARY_API_KEY = "CANARY-nebuly-key-7f3a9c"

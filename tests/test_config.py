@@ -133,6 +133,21 @@ def test_validate_command(tmp_path: Path) -> None:
     assert "source 'hr' (csv): reads" in done.stdout and "attributes: email" in done.stdout
 
 
+def test_validate_connect_reads_a_csv_source(tmp_path: Path) -> None:
+    # Nebuly at a closed port: --connect must never contact it.
+    path = tmp_path / "c.yaml"
+    path.write_text(MINIMAL.replace("{api_key: k}", "{api_key: k, base_url: 'http://127.0.0.1:9'}"))
+    (tmp_path / "r.csv").write_text("email\na@x.example\nb@x.example\n")
+    done = run_cli("validate", "--connect", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "source 'hr': ok" in done.stdout and "would read 2 people" in done.stdout
+    (tmp_path / "r.csv").unlink()
+    gone = run_cli("validate", "--connect", "--config", str(path))
+    assert gone.returncode == 3
+    (line,) = [x.strip() for x in gone.stderr.splitlines() if x.startswith("  ")]
+    assert line.startswith("sources[0]: ") and "r.csv" in line
+
+
 def test_validate_reports_bad_file_without_traceback(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("nebuly: {api_key: k, batchsize: 3}\nsources: [{name: a, type: csv}]")

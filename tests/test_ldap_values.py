@@ -160,7 +160,14 @@ def test_plaintext_is_allowed_only_when_asked() -> None:
 
 def test_bare_filter_gets_parentheses() -> None:
     config = LdapSourceConfig.model_validate(_ldap(url="ldaps://dc1", filter="uid=a*"))
-    assert config.user_filter == "(uid=a*)"
+    assert config.filter == "(uid=a*)"
+    assert config.user_filter == "(&(objectClass=inetOrgPerson)(uid=a*))"
+
+
+def test_a_custom_filter_is_anded_with_the_presets_object_classes() -> None:
+    ad = LdapSourceConfig.model_validate(_ldap(url="ldaps://dc1", preset="active-directory",
+                                               filter="(mail=*)"))
+    assert ad.user_filter == "(&(objectCategory=person)(objectClass=user)(mail=*))"
 
 
 def test_config_error_names_the_source_key() -> None:
@@ -181,7 +188,7 @@ def test_result_codes_that_truncate_are_incomplete() -> None:
     bind = failure_for_result(49, "invalidCredentials",
                               "80090308: LdapErr: DSID-0C09044E, comment: "
                               "AcceptSecurityContext error, data 775, v4563")
-    assert bind.kind == "bind" and "account locked out" in bind.message
+    assert bind.kind == "refused" and "account locked out" in bind.message
     assert ad_bind_hint("no data here") == ""
 
 

@@ -37,6 +37,13 @@ def _once_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="same as `syncd plan`")
 
 
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--connect", action="store_true",
+        help="also read every source once (bind, check base DNs and groups, count people); "
+        "writes nothing and never contacts Nebuly. Exit 3 if a source cannot be read")
+
+
 def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -73,7 +80,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("plan", "show what one sync would change; write nothing", f"{_SYNC}:plan",
             _sync_arguments),
     Command("validate", "check a config file and say which sources it would read",
-            f"{_SYNC}:validate"),
+            f"{_SYNC}:validate", _validate_arguments),
     Command("run", "run as a daemon: sync on schedule, serve /livez /readyz /metrics",
             f"{_SYNC}:daemon"),
     Command("schema", "print the config's JSON Schema (for editor completion)",

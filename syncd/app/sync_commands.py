@@ -61,6 +61,27 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
         where = getattr(source, "path", None) or getattr(source, "url", None) or ""
         attrs = ", ".join(sorted(template_attributes(source)))
         print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
+    return _connect_checks(config) if args.connect else 0
+
+
+def _connect_checks(config: SyncdConfig) -> int:
+    from syncd import log
+    from syncd.sources.check import check_source
+
+    # Only warnings (a skipped failover server) reach stderr; the report is on stdout.
+    log.configure(config.logging.format, "warning")
+    print("Reading the sources (nothing is written; Nebuly is not contacted):")
+    problems: list[str] = []
+    for index, source in enumerate(config.sources):
+        result = check_source(index, source)
+        print(f"  source {source.name!r}: {'ok' if not result.problems else 'FAILED'}")
+        for line in result.lines:
+            print(f"    {line}")
+        problems.extend(result.problems)
+    if problems:
+        sys.stderr.write("syncd: a source cannot be read:\n")
+        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        return 3
     return 0
 
 

@@ -71,6 +71,7 @@ class SourceMapper:
         """Map every record; `unreadable` are the source's own skipped records, whose
         ids (when what was read of them gives one) are protected."""
         users: dict[str, DesiredUser] = {}
+        origins: dict[str, str] = {}  # key -> the record kept, to name it on a duplicate
         problems: list[RecordProblem] = []
         self._notices: list[RecordProblem] = []
         protected: set[str] = set()
@@ -99,11 +100,14 @@ class SourceMapper:
                 protected.add(key)
                 continue
             if key in users:
+                # Sources hand records over in a stable order (LDAP: by DN), so the
+                # record kept does not change from run to run.
                 problems.append(RecordProblem(
                     rec.origin, f"duplicate id {end_user!r} in source {self.config.name!r}; "
-                    "the first record is kept"))
+                    f"the first record ({origins[key]}) is kept"))
                 continue
             users[key] = user
+            origins[key] = rec.origin
         for problem in unreadable:
             if problem.attributes is not None:
                 raw = render_id(problem.attributes)

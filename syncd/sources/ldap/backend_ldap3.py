@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, Literal
 
 import ldap3
@@ -19,6 +19,7 @@ from syncd.sources.ldap.backends import (
     Page,
     failure_for_result,
 )
+from syncd.sources.ldap.tls import host_port, ssl_context
 
 _PAGED_OID = "1.2.840.113556.1.4.319"
 
@@ -27,21 +28,6 @@ def _socket_failure(exc: Exception, what: str) -> LdapFailure:
     # ldap3 messages describe the socket/TLS problem and never carry the request;
     # the type name is kept because it is what an admin can search for.
     return LdapFailure("connect", f"{what}: {type(exc).__name__}: {exc}")
-
-
-def _ssl_context(settings: ConnectSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        cafile=str(settings.ca_file) if settings.ca_file else None)
-    if not settings.tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _host_of(url: str) -> str:
-    rest = url.split("://", 1)[1]
-    host, _, port = rest.rpartition(":")
-    return (host if port.isdigit() else rest).strip("[]")
 
 
 class _ContextTls(ldap3.Tls):  # type: ignore[misc]
@@ -113,9 +99,10 @@ class Ldap3Connection:
 
     @classmethod
     def open(cls, settings: ConnectSettings) -> Ldap3Connection:
-        tls = _ContextTls(_ssl_context(settings), _host_of(settings.url))
         conn: Any = None
         try:
+            context = ssl_context(settings.ca_file, settings.tls_verify, settings.tls_strict)
+            tls = _ContextTls(context, host_port(settings.url)[0])
             server = ldap3.Server(settings.url, get_info=ldap3.NONE, tls=tls,
                                   connect_timeout=settings.connect_timeout)
             conn = _RawConnection(
@@ -169,7 +156,7 @@ class Ldap3Connection:
         self._require_success()
 
     def search(self, base: str, scope: Literal["subtree", "one"], filter: str,
-               attributes: Sequence[str], page_size: int) -> Iterator[Page]:
+               attributes: Sequence[str], page_size: int) -> Generator[Page, None, None]:
         conn = self._conn
         ldap_scope = ldap3.SUBTREE if scope == "subtree" else ldap3.LEVEL
         cookie: bytes | None = None

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, Literal
 
 import ldap
@@ -39,23 +38,11 @@ def _failure(exc: ldap.LDAPError, url: str, doing: str) -> LdapFailure:
     return failure_for_result(code, desc, info)
 
 
-def _tcp_reachable(settings: ConnectSettings) -> bool:
-    rest = settings.url.split("://", 1)[1]
-    host, _, port = rest.rpartition(":")
-    if not port.isdigit():  # no port in the URL (or a bare IPv6 address)
-        host, port = rest, "636" if settings.url.lower().startswith("ldaps") else "389"
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)),
-                                      timeout=settings.connect_timeout):
-            return True
-    except OSError:
-        return False
-
-
 class PyLdapConnection:
     def __init__(self, conn: Any, settings: ConnectSettings) -> None:
         self._conn = conn
         self._settings = settings
+        self._closed = False
 
     @classmethod
     def open(cls, settings: ConnectSettings) -> PyLdapConnection:
@@ -76,17 +63,11 @@ class PyLdapConnection:
             if settings.start_tls:
                 conn.start_tls_s()
         except ldap.LDAPError as exc:
-            what = "StartTLS" if settings.start_tls else "connect"
-            failure = _failure(exc, settings.url, what)
-            tls = settings.start_tls or settings.url.lower().startswith("ldaps")
-            if failure.kind == "connect" and tls and _tcp_reachable(settings):
-                # libldap reports a rejected certificate as "Can't contact LDAP server" or
-                # "(unknown error code)"; a working TCP connect tells the two apart.
-                failure = LdapFailure("connect", (
-                    f"TLS handshake with {settings.url} failed (the server answers on TCP; "
-                    f"libldap says: {failure.message.split(' failed: ', 1)[-1]}); the server "
-                    "certificate was probably not accepted"))
-            raise failure from None
+            raise _failure(exc, settings.url, "StartTLS" if settings.start_tls else "connect") \
+                from None
+        except ValueError:  # libldap's "option error": a ca_file it cannot load
+            raise LdapFailure("connect", f"libldap cannot load ca_file {settings.ca_file}") \
+                from None
         return cls(conn, settings)
 
     def bind(self, dn: str | None, password: str | None) -> None:
@@ -96,7 +77,7 @@ class PyLdapConnection:
             raise _failure(exc, self._settings.url, "bind") from None
 
     def search(self, base: str, scope: Literal["subtree", "one"], filter: str,
-               attributes: Sequence[str], page_size: int) -> Iterator[Page]:
+               attributes: Sequence[str], page_size: int) -> Generator[Page, None, None]:
         ldap_scope = ldap.SCOPE_SUBTREE if scope == "subtree" else ldap.SCOPE_ONELEVEL
         attrlist = list(attributes) or ["1.1"]
 
@@ -131,7 +112,9 @@ class PyLdapConnection:
         except ldap.LDAPError as exc:
             raise _failure(exc, self._settings.url, "search") from None
         finally:
-            if msgid is not None:  # the caller stopped early: drop the request in flight
+            # The caller stopped early: drop the request in flight, unless the connection
+            # is already gone (after unbind python-ldap has no handle left to abandon on).
+            if msgid is not None and not self._closed:
                 with contextlib.suppress(ldap.LDAPError):
                     self._conn.abandon(msgid)
 
@@ -150,5 +133,6 @@ class PyLdapConnection:
         return None
 
     def close(self) -> None:
+        self._closed = True
         with contextlib.suppress(ldap.LDAPError):  # the connection is gone either way
             self._conn.unbind_s()

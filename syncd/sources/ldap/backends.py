@@ -10,17 +10,20 @@ lives in ldap_source.py, identical for both backends.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 BackendName = Literal["ldap3", "python-ldap"]
-FailureKind = Literal["connect", "bind", "incomplete", "no-such-object", "other"]
+# "refused": the server will not take this bind (wrong password, or it wants TLS):
+# trying the next server with the same account only risks a lockout.
+FailureKind = Literal["connect", "refused", "incomplete", "no-such-object", "other"]
 
 # Result codes that mean "the server stopped before the end" (RFC 4511 4.1.9).
 RESULT_NAMES = {
-    3: "time limit exceeded", 4: "size limit exceeded", 10: "referral",
+    3: "time limit exceeded", 4: "size limit exceeded", 8: "strong(er) authentication required",
+    10: "referral",
     11: "administrative limit exceeded", 32: "no such object", 49: "invalid credentials",
     50: "insufficient access rights", 51: "busy", 52: "unavailable", 53: "unwilling to perform",
 }
@@ -44,6 +47,7 @@ class ConnectSettings:
     start_tls: bool
     ca_file: Path | None
     tls_verify: bool
+    tls_strict: bool  # Python's strict X.509 rules (the ldap3 backend; libldap has none)
     connect_timeout: float
     timeout: float  # per page / per operation
 
@@ -58,8 +62,10 @@ class Connection(Protocol):
     def bind(self, dn: str | None, password: str | None) -> None: ...
 
     def search(self, base: str, scope: Literal["subtree", "one"], filter: str,
-               attributes: Sequence[str], page_size: int) -> Iterator[Page]:
-        """Yield pages to the end; raise LdapFailure on any non-success result."""
+               attributes: Sequence[str], page_size: int) -> Generator[Page, None, None]:
+        """Yield pages to the end; raise LdapFailure on any non-success result.
+
+        The caller closes the generator when it stops early, before close()."""
         ...
 
     def read(self, dn: str, attributes: Sequence[str]) -> Attributes | None:
@@ -108,7 +114,11 @@ def failure_for_result(code: int, description: str, diagnostic: str) -> LdapFail
     if code == 32:
         return LdapFailure("no-such-object", message)
     if code == 49:
-        return LdapFailure("bind", message + ad_bind_hint(diagnostic))
+        return LdapFailure("refused", message + ad_bind_hint(diagnostic))
+    if code == 8:
+        # AD (and Samba) refuse a simple bind on a connection without TLS.
+        return LdapFailure("refused", message + " [the server requires an encrypted "
+                           "connection for this bind: use ldaps:// or start_tls: true]")
     return LdapFailure("other", message)
 
 

@@ -78,6 +78,12 @@ class LdapSourceConfig(SourceConfigBase):
     tls_verify: bool = Field(
         default=True, description="verify the server certificate and host name (keep on)"
     )
+    tls_strict: bool = Field(
+        default=True,
+        description="strict X.509 checks (Python's VERIFY_X509_STRICT, the default since "
+        "3.13) with the ldap3 backend; false accepts e.g. a certificate without an "
+        "Authority Key Identifier (Samba's own). Verification stays on either way",
+    )
     allow_plaintext: bool = Field(
         default=False,
         description="allow ldap:// without StartTLS (the password and roster travel in clear)",
@@ -129,6 +135,28 @@ class LdapSourceConfig(SourceConfigBase):
     def _filter_ok(cls, value: str | None) -> str | None:
         return None if value is None else check_filter(value)
 
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_ok(cls, value: Path | None) -> Path | None:
+        # Checked here, not at connect time: a missing CA file is a config problem
+        # (exit 2, named by `validate`), not a directory that cannot be read.
+        if value is not None:
+            ca_file_problem(value)
+        return value
+
+    @field_validator("groups", "exclude_groups")
+    @classmethod
+    def _group_dns_ok(cls, value: list[str]) -> list[str]:
+        split_dn_problem(value, every=True)
+        return value
+
+    @field_validator("base_dn")
+    @classmethod
+    def _base_dns_ok(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            split_dn_problem(value, every=False)
+        return value
+
     @field_validator("binary_attributes")
     @classmethod
     def _lower_keys(
@@ -166,7 +194,16 @@ class LdapSourceConfig(SourceConfigBase):
 
     @property
     def user_filter(self) -> str:
-        return self.filter or PRESET_FILTERS[self.preset]
+        """The preset's object-class filter, ANDed with the admin's `filter`.
+
+        Never replaced: with in-chain group scope a custom `(mail=*)` alone would
+        also match a mail-enabled group nested in the scope group.
+        """
+        preset = PRESET_FILTERS[self.preset]
+        if not self.filter:
+            return preset
+        inner = preset[2:-1] if preset.startswith("(&") else preset
+        return f"(&{inner}{self.filter})"
 
     @property
     def effective_disabled_filter(self) -> str | None:
@@ -180,6 +217,35 @@ class LdapSourceConfig(SourceConfigBase):
         if self.group_lookup != "auto":
             return self.group_lookup
         return "in-chain" if self.preset == "active-directory" else "member"
+
+
+def ca_file_problem(path: Path) -> None:
+    """Raise ValueError unless `path` is a readable file holding a PEM certificate."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a PEM file") from None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read: {exc.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+
+
+def split_dn_problem(values: list[str], *, every: bool) -> None:
+    """Catch a DN that YAML split at its commas: `[CN=g,OU=Groups,DC=corp]` unquoted.
+
+    A group DN always has several parts (`every`); a list of base DNs is
+    suspicious when two or more items are single parts.
+    """
+    single = [(i, v) for i, v in enumerate(values) if "," not in v and "=" in v]
+    if single and (every or len(single) > 1):
+        index, value = single[0]
+        raise ValueError(
+            f"item {index} ({value!r}) is not a whole DN. In a YAML flow list [a, b] an "
+            "unquoted DN is split at its commas: quote each DN (\"CN=...,OU=...,DC=...\") or write "
+            "one per line as a block list (- CN=...)")
 
 
 def url_problem(url: str, start_tls: bool, allow_plaintext: bool) -> str | None:

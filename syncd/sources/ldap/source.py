@@ -9,7 +9,8 @@ departures downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 
 from syncd import log
@@ -31,6 +32,8 @@ from syncd.sources.ldap.config import (
     LdapSourceConfig,
     url_problem,
 )
+from syncd.sources.ldap.groups import GroupReader
+from syncd.sources.ldap.tls import probe, ssl_context
 from syncd.sources.ldap.values import (
     BUILTIN_BINARY,
     PSEUDO_ATTRIBUTES,
@@ -41,6 +44,8 @@ from syncd.sources.ldap.values import (
 )
 
 PageCallback = Callable[[int], None]
+
+logger = log.get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,8 @@ class LdapSource:
         self.rules = ValueRules(config.multi_value, config.join_separator,
                                 {**BUILTIN_BINARY, **config.binary_attributes})
         self._on_page = on_page
+        self._groups = GroupReader(config.name, config.member_attribute.lower(),
+                                   config.nested_groups, config.preset == "active-directory")
         # Per-entry hot path (100k entries a read): precomputed once here.
         self._plain = tuple(n for n in sorted(self.plan.template_attributes - PSEUDO_ATTRIBUTES)
                             if n not in self.rules.binary)
@@ -134,7 +141,8 @@ class LdapSource:
         except LdapFailure as exc:
             raise SourceError(self.name, exc.message) from None
 
-    def _read(self) -> SourceRead:
+    def open(self) -> tuple[Connection, str]:
+        """A bound connection and the URL it went to (failover in url order)."""
         config = self.config
         password = None
         if config.bind_dn:
@@ -144,56 +152,120 @@ class LdapSource:
             except ValueError as exc:
                 raise SourceError(self.name, str(exc)) from None
             log.register_secret(password)
-        conn = self._connect(password)
-        del password
         try:
+            return self._connect(password)
+        except LdapFailure as exc:
+            raise SourceError(self.name, exc.message) from None
+
+    def _read(self) -> SourceRead:
+        config = self.config
+        conn, _ = self.open()
+        try:
+            missing = self.missing_objects(conn)
+            if missing:
+                raise SourceError(self.name, "; ".join(f"{field}: {problem}"
+                                                       for field, problem in missing))
+            logger.info("source.search", source=self.name, base_dn=config.base_dns,
+                        scope=config.scope, filter=self.plan.filter,
+                        group_lookup=config.effective_group_lookup if config.groups
+                        or config.exclude_groups else None)
             entries = self._search(conn)
             if self.plan.client_groups:
-                scope = self._expand(conn, self.plan.client_groups, entries.keys())
+                scope = self._groups.expand(conn, self.plan.client_groups, entries.keys())
                 entries = {k: v for k, v in entries.items() if k in scope}
             if self.plan.client_exclude_groups:
-                out = self._expand(conn, self.plan.client_exclude_groups, entries.keys())
+                out = self._groups.expand(conn, self.plan.client_exclude_groups,
+                                          entries.keys())
                 entries = {k: v for k, v in entries.items() if k not in out}
         finally:
             conn.close()
-        return SourceRead(tuple(entries.values()))
+        # In DN order, not the server's: when two entries map to ids that differ only
+        # in case, the one kept (the first) must not change from run to run.
+        return SourceRead(tuple(entries[key] for key in sorted(entries)))
+
+    def missing_objects(self, conn: Connection) -> list[tuple[str, str]]:
+        """(field, problem) for every base DN and group that is not there.
+
+        Checked before the read with every preset: AD's in-chain rule matches
+        nobody for a mistyped group DN, which would silently drop (or, in
+        exclude_groups, keep) people instead of failing.
+        """
+        config = self.config
+        problems: list[tuple[str, str]] = []
+        named = [("base_dn", dn) for dn in config.base_dns]
+        named += [("groups", dn) for dn in config.groups]
+        named += [("exclude_groups", dn) for dn in config.exclude_groups]
+        counters: dict[str, int] = {}
+        for field, dn in named:
+            index = counters.get(field, 0)
+            counters[field] = index + 1
+            try:
+                found = conn.read(dn, ["objectClass"])
+            except LdapFailure as exc:
+                found, why = None, f" ({exc.message})"
+            else:
+                why = ""
+            if found is None:
+                label = field if field == "base_dn" and isinstance(config.base_dn, str) \
+                    else f"{field}[{index}]"
+                what = "no such base DN" if field == "base_dn" else "no such group"
+                problems.append((label, f"{what} {dn!r} (it does not exist, or the bind "
+                                 f"account cannot see it){why}"))
+        return problems
 
     # -- connection with failover ---------------------------------------------------
 
-    def _connect(self, password: str | None) -> Connection:
+    def _connect(self, password: str | None) -> tuple[Connection, str]:
         config = self.config
         backend = self.backend
         errors: list[str] = []
-        for url in config.urls:
+        for position, url in enumerate(config.urls, 1):
             # Config validation already refuses plaintext; this guards configs built
             # without validation (model_construct) so a password never goes out in clear.
             problem = url_problem(url, config.start_tls, config.allow_plaintext)
             if problem:
                 raise SourceError(self.name, problem)
             settings = ConnectSettings(url, config.start_tls, config.ca_file, config.tls_verify,
-                                       config.connect_timeout, config.timeout)
+                                       config.tls_strict, config.connect_timeout, config.timeout)
+            conn: Connection | None = None
             try:
                 conn = connect(backend, settings)
-            except LdapFailure as exc:
-                errors.append(exc.message)
-                continue  # next server in the list
-            try:
                 conn.bind(config.bind_dn, password)
             except LdapFailure as exc:
-                conn.close()
-                if exc.kind == "bind":
+                if conn is not None:
+                    conn.close()
+                if exc.kind == "refused":
                     # Same account everywhere: trying more servers only risks a lockout.
                     raise SourceError(self.name, f"bind as {config.bind_dn!r} on {url} "
                                       f"refused: {exc.message}") from None
-                errors.append(exc.message)
+                reason = self._why(settings, backend, exc)
+                errors.append(f"{url}: {reason}")
+                if position < len(config.urls):
+                    logger.warning("source.server_skipped", source=self.name, url=url,
+                                   reason=reason, next_url=config.urls[position])
                 continue
-            return conn
-        hint = ""
-        if any(u.startswith("ldaps") for u in config.urls) or config.start_tls:
-            hint = (" (if the server is up, check TLS: ca_file must hold the CA that signed "
-                    "the server certificate, and the URL host must be a name in it)")
-        raise SourceError(self.name, "no LDAP server could be reached: "
-                          + "; ".join(errors) + hint)
+            return conn, url
+        raise SourceError(self.name, "no LDAP server could be reached: " + "; ".join(errors))
+
+    @staticmethod
+    def _why(settings: ConnectSettings, backend: BackendName, exc: LdapFailure) -> str:
+        """The cause of a failed connection, the same words for both backends.
+
+        A probe with the socket and ssl modules names it (refused, timed out,
+        which certificate check failed); the library's own text follows for search.
+        libldap applies no strict X.509 rules, so its probe does not either.
+        """
+        if exc.kind != "connect":
+            return exc.message
+        try:
+            context = ssl_context(settings.ca_file, settings.tls_verify,
+                                  settings.tls_strict and backend == "ldap3")
+        except (OSError, ValueError) as error:
+            return f"ca_file {settings.ca_file} cannot be used ({error}) [{exc.message}]"
+        cause = probe(settings.url, settings.start_tls, context, settings.connect_timeout)
+        if cause is None:
+            return exc.message
+        return f"{cause} [{backend}: {exc.message}]"
 
     # -- search -------------------------------------------------------------------
 
@@ -206,24 +278,27 @@ class LdapSource:
         config = self.config
         entries: dict[str, SourceRecord] = {}
         for base in config.base_dns:
+            # closing(): a read that stops early (a referral, a disabled check) ends the
+            # search here, while the connection is open; left to the garbage collector,
+            # python-ldap's abandon() would run after unbind and print a traceback.
             try:
-                pages = conn.search(base, config.scope, self.plan.filter, self.plan.attributes,
-                                    config.page_size)
-                for page in pages:
-                    if page.references and config.referrals == "fail":
-                        raise SourceError(self.name, (
-                            f"the search under {base!r} returned a referral to "
-                            f"{page.references[0]} which syncd does not follow, so the read "
-                            "would be incomplete; search a narrower base_dn, use the Global "
-                            "Catalog port (3268/3269), or set referrals: ignore"))
-                    for dn, attrs in page.entries:
-                        lowered = self._lower(dn, attrs)
-                        key = normalise_dn(dn)
-                        if key not in entries and not _is_disabled(self.plan.disabled_check,
-                                                                   lowered):
-                            entries[key] = self._record(dn, lowered)
-                    if self._on_page is not None:
-                        self._on_page(len(entries))
+                with closing(conn.search(base, config.scope, self.plan.filter,
+                                         self.plan.attributes, config.page_size)) as pages:
+                    for page in pages:
+                        if page.references and config.referrals == "fail":
+                            raise SourceError(self.name, (
+                                f"the search under {base!r} returned a referral to "
+                                f"{page.references[0]} which syncd does not follow, so the read "
+                                "would be incomplete; search a narrower base_dn, use the Global "
+                                "Catalog port (3268/3269), or set referrals: ignore"))
+                        for dn, attrs in page.entries:
+                            lowered = self._lower(dn, attrs)
+                            key = normalise_dn(dn)
+                            if key not in entries and not _is_disabled(self.plan.disabled_check,
+                                                                       lowered):
+                                entries[key] = self._record(dn, lowered)
+                        if self._on_page is not None:
+                            self._on_page(len(entries))
             except LdapFailure as exc:
                 raise SourceError(self.name, self._search_message(base, exc)) from None
         return entries
@@ -251,47 +326,11 @@ class LdapSource:
                     # only the first range would be a silent truncation.
                     raise SourceError(self.name, (
                         f"{dn}: the server returned {name} in ranges (very large "
-                        "multi-valued attribute); syncd does not read ranges. For group "
-                        "scope on AD use group_lookup: in-chain"))
+                        "multi-valued attribute); syncd reads ranges only for group "
+                        "members (group_lookup: member): remove it from the templates"))
                 names[name] = key
             out[key] = values
         return out
-
-    # -- client-side group scope ------------------------------------------------------
-
-    def _expand(self, conn: Connection, roots: Iterable[str], users: Iterable[str]) -> set[str]:
-        """Normalised DNs of the users (among `users`) in `roots`, following nesting.
-
-        Breadth-first over member DNs that are not known users; `seen` makes
-        cycles (A in B in A) harmless. A missing root group is an error: a typo
-        in `groups` must not empty the roster.
-        """
-        member_attr = self.config.member_attribute.lower()
-        user_keys = set(users)
-        found: set[str] = set()
-        seen: set[str] = set()
-        queue: list[tuple[str, bool]] = [(dn, True) for dn in roots]
-        while queue:
-            dn, is_root = queue.pop()
-            key = normalise_dn(dn)
-            if key in seen:
-                continue
-            seen.add(key)
-            attrs = conn.read(dn, [member_attr])
-            if attrs is None:
-                if is_root:
-                    raise SourceError(self.name, (
-                        f"group {dn!r} does not exist or the bind account cannot read it"))
-                continue  # a dangling member value: normal without referential integrity
-            members = self._lower(dn, attrs).get(member_attr, [])
-            for raw in members:
-                member = raw.decode("utf-8", errors="replace")
-                member_key = normalise_dn(member)
-                if member_key in user_keys:
-                    found.add(member_key)
-                elif self.config.nested_groups and member and member_key not in seen:
-                    queue.append((member, False))
-        return found
 
     # -- records -------------------------------------------------------------------
 
