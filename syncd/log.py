@@ -25,6 +25,15 @@ def register_secret(value: str) -> None:
         _secrets.add(value)
 
 
+def register_secret_lines(value: str) -> None:
+    """Register a multi-line secret (a PEM private key) and each of its long lines,
+    so an error quoting part of it is masked too. Armour lines are not secret."""
+    register_secret(value)
+    for line in value.splitlines():
+        if len(line) >= 16 and "-----" not in line:
+            register_secret(line.strip())
+
+
 def redact_text(text: str) -> str:
     for secret in _secrets:
         if secret in text:

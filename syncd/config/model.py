@@ -15,7 +15,9 @@ from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.core.model import IdCase
 from syncd.sources.csv.config import CsvSourceConfig
 from syncd.sources.entra.config import EntraSourceConfig
+from syncd.sources.google.config import GoogleSourceConfig
 from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.okta.config import OktaSourceConfig
 
 REGION_URLS = {"us": "https://backend.nebuly.com", "eu": "https://backend.eu.nebuly.com"}
 
@@ -159,7 +161,9 @@ class HealthConfig(BaseModel):
 
 
 SourceConfig = Annotated[
-    CsvSourceConfig | LdapSourceConfig | EntraSourceConfig, Field(discriminator="type")
+    CsvSourceConfig | LdapSourceConfig | EntraSourceConfig | OktaSourceConfig
+    | GoogleSourceConfig,
+    Field(discriminator="type"),
 ]
 
 

@@ -6,7 +6,9 @@ from syncd.sources.base import Source
 from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.csv.config import CsvSourceConfig
 from syncd.sources.entra.config import EntraSourceConfig
+from syncd.sources.google.config import GoogleSourceConfig
 from syncd.sources.ldap.config import LdapSourceConfig
+from syncd.sources.okta.config import OktaSourceConfig
 
 
 def build_source(config: SourceConfigBase) -> Source:
@@ -22,4 +24,12 @@ def build_source(config: SourceConfigBase) -> Source:
         from syncd.sources.entra.source import EntraSource
 
         return EntraSource(config)
+    if isinstance(config, OktaSourceConfig):
+        from syncd.sources.okta.source import OktaSource
+
+        return OktaSource(config)
+    if isinstance(config, GoogleSourceConfig):
+        from syncd.sources.google.source import GoogleSource
+
+        return GoogleSource(config)
     raise TypeError(f"no source for {type(config).__name__}")
