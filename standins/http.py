@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from standins.entra.tls import TlsFiles, make_tls, server_context
 
 
 class Server(ThreadingHTTPServer):
@@ -120,3 +125,67 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._queue.clear()
+
+
+class Standin:
+    """Lifecycle, counters and faults of a stand-in; subclasses set `handler`.
+
+    A context manager: `with OktaStandin(...) as okta:` starts the server on a
+    free port of 127.0.0.1 and stops it (and removes its TLS files) after.
+    """
+
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+
+    def __init__(self, *, https: bool, tls_dir: Path | None = None) -> None:
+        self.counters: Counter[str] = Counter()
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.faults = Faults()
+        self.lock = threading.Lock()
+        self._server: Server | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.tls: TlsFiles | None = None
+        if https:
+            if tls_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="standin-tls-")
+                tls_dir = Path(self._tmp.name)
+            self.tls = make_tls(tls_dir)
+
+    def start(self) -> Self:
+        context = server_context(self.tls) if self.tls else None
+        self._server = Server(self.handler, self, context).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the stand-in first"
+        return self._server.port
+
+    def drop_page(self, after: int = 0, times: int = 1) -> None:
+        """Close the connection without an answer on `times` API requests, after `after`."""
+        self.faults.add("drop", skip=after, times=times)
+
+    def record(self, path: str, query: dict[str, str]) -> None:
+        self.counters["api"] += 1
+        with self.lock:
+            self.seen.append((path, query))
+
+    def clear(self) -> None:
+        """Counters, seen requests and faults back to nothing."""
+        with self.lock:
+            self.counters.clear()
+            self.seen.clear()
+        self.faults.clear()

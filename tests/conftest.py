@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
+from standins.jwt import make_rsa_key
 from standins.nebuly.server import NebulyStandIn
 from syncd import log
 from syncd.config.model import SyncdConfig, load_config
@@ -26,7 +27,16 @@ pytest_plugins = ["tests.conftest_ad"]
 CANARY_API_KEY = "CANARY-nebuly-key-7f3a9c"
 CANARY_PASSWORD = "CANARY-bind-pw-51d0e2"
 CANARY_CLIENT_SECRET = "CANARY-client-secret-a8b4c6"
-CANARIES = (CANARY_API_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET)
+# The Okta stand-in accepts exactly this API token: every Okta test sends it.
+CANARY_OKTA_TOKEN = "CANARY-okta-ssws-token-3e9d71"
+# Private keys cannot carry a readable marker: the canary is a line of the key's
+# body. The keys are real (the stand-ins verify what they sign) and made once.
+OKTA_PRIVATE_KEY, OKTA_PUBLIC_KEY = make_rsa_key()
+GOOGLE_PRIVATE_KEY, GOOGLE_PUBLIC_KEY = make_rsa_key()
+CANARY_OKTA_KEY = OKTA_PRIVATE_KEY.splitlines()[7]
+CANARY_GOOGLE_KEY = GOOGLE_PRIVATE_KEY.splitlines()[7]
+CANARIES = (CANARY_API_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET, CANARY_OKTA_TOKEN,
+            CANARY_OKTA_KEY, CANARY_GOOGLE_KEY)
 
 FIELDS = ("email", "department", "country", "title")
 

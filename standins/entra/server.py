@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -45,6 +45,7 @@ from standins.entra.data import (
     query_string,
 )
 from standins.entra.tls import TlsFiles, make_tls, server_context
+from standins.http import Server
 
 TENANT_ID = "00000000-0000-0000-0000-000000000000"
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
@@ -99,17 +100,14 @@ class GraphStandin:
         self._faults: list[_Fault] = []
         self._token_failures = 0
         self._lock = threading.Lock()
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[Server] = []
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> GraphStandin:
         context = server_context(self.tls)
-        plain = _Server(("127.0.0.1", 0), _Handler, self, None)
-        tls = _Server(("127.0.0.1", 0), _Handler, self, context)
-        self._servers = [plain, tls]
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True).start()
+        # The accept loop and per-connection TLS of standins.http.Server.
+        self._servers = [Server(_Handler, self, None).start(),
+                         Server(_Handler, self, context).start()]
         return self
 
     def stop(self) -> None:
@@ -202,37 +200,9 @@ class GraphStandin:
             return authorization[7:] in self._tokens
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # keep-alive clients must not hold up stop()
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 standin: GraphStandin, context: Any) -> None:
-        self.standin = standin
-        self.context = context
-        super().__init__(address, handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # TLS handshake in the connection's own thread, not in the accept loop.
-        if self.context is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            wrapped = self.context.wrap_socket(request, server_side=True)
-        except (OSError, ValueError):
-            return
-        try:
-            super().finish_request(wrapped, client_address)
-        finally:
-            wrapped.close()  # wrap_socket took over the fd; shutdown_request won't see it
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients hanging up mid-answer are expected (fault tests)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -21,7 +21,6 @@ import contextlib
 import json
 import secrets
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
-from standins.entra.tls import TlsFiles, make_tls, server_context
 from standins.google.data import Workspace, make_users
-from standins.http import Faults, JsonHandler, Server
+from standins.http import JsonHandler, Server, Standin
 from standins.jwt import make_rsa_key, verify_rs256
 
 DELEGATED_SCOPES = frozenset({
@@ -77,54 +75,23 @@ class ServiceAccount:
         }
 
 
-class GoogleStandin:
+class GoogleStandin(Standin):
     """The stand-in server; a context manager (`with GoogleStandin(ws, sa) as g:`)."""
 
     def __init__(self, workspace: Workspace, account: ServiceAccount, *,
                  https: bool = False, tls_dir: Path | None = None) -> None:
-        import tempfile
-
+        super().__init__(https=https, tls_dir=tls_dir)
         self.workspace = workspace
         self.account = account
-        self.counters: Counter[str] = Counter()
-        self.seen: list[tuple[str, dict[str, str]]] = []
-        self.faults = Faults()
         self.subjects: list[str | None] = []
         self._tokens: set[str] = set()
         self._token_failures = 0
-        self._lock = threading.Lock()
-        self._tmp = None
-        self.tls: TlsFiles | None = None
-        if https:
-            self._tmp = None if tls_dir else tempfile.TemporaryDirectory(prefix="google-standin-")
-            self.tls = make_tls(tls_dir or Path(self._tmp.name if self._tmp else "."))
-        self._server: Server | None = None
-
-    def start(self) -> GoogleStandin:
-        context = server_context(self.tls) if self.tls else None
-        self._server = Server(_Handler, self, context).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> GoogleStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
         scheme = "https" if self.tls else "http"
         host = "localhost" if self.tls else "127.0.0.1"
-        return f"{scheme}://{host}:{self._server.port}/"
+        return f"{scheme}://{host}:{self.port}/"
 
     @property
     def token_uri(self) -> str:
@@ -140,26 +107,21 @@ class GoogleStandin:
         self.faults.add("status", skip=after, times=times, status=status,
                         retry_after=retry_after, reason=reason)
 
-    def drop_page(self, after: int = 0, times: int = 1) -> None:
-        self.faults.add("drop", skip=after, times=times)
-
     def fail_tokens(self, times: int = 1_000_000) -> None:
-        with self._lock:
+        with self.lock:
             self._token_failures = times
 
     def reset(self) -> None:
-        with self._lock:
-            self.counters.clear()
-            self.seen.clear()
+        self.clear()
+        with self.lock:
             self.subjects.clear()
             self._token_failures = 0
-        self.faults.clear()
 
     # -- auth --------------------------------------------------------------
     def token_reply(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.counters["tokens"] += 1
         account = self.account
-        with self._lock:
+        with self.lock:
             if self._token_failures > 0:
                 self._token_failures -= 1
                 self.counters["token_refused"] += 1
@@ -188,7 +150,7 @@ class GoogleStandin:
                 return 400, {"error": "invalid_grant",
                              "error_description": "Invalid email or User ID"}
         token = "ya29." + secrets.token_urlsafe(24)
-        with self._lock:
+        with self.lock:
             self._tokens.add(token)
             self.subjects.append(subject)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
@@ -199,7 +161,7 @@ class GoogleStandin:
     def authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Bearer "):
             return False
-        with self._lock:
+        with self.lock:
             return header[7:] in self._tokens
 
 
@@ -231,9 +193,7 @@ class _Handler(JsonHandler):
         standin: GoogleStandin = self.server.standin
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
-        standin.counters["api"] += 1
-        with standin._lock:
-            standin.seen.append((parts.path, query))
+        standin.record(parts.path, query)
         if not standin.authorized(self.headers.get("Authorization")):
             standin.counters["unauthorized"] += 1
             return self.send_json(401, google_error(
@@ -322,3 +282,6 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+GoogleStandin.handler = _Handler

@@ -20,7 +20,6 @@ import json
 import secrets
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
 
-from standins.entra.tls import TlsFiles, make_tls, server_context
-from standins.http import Faults, JsonHandler, Server
+from standins.http import JsonHandler, Server, Standin
 from standins.jwt import verify_rs256
 from standins.okta.data import App, Org, make_users
 
@@ -49,48 +47,26 @@ class OktaIdentity:
     granted_scopes: frozenset[str] = GRANTABLE
 
 
-class OktaStandin:
+class OktaStandin(Standin):
     """The stand-in server; a context manager (`with OktaStandin(org) as okta:`)."""
 
     def __init__(self, org: Org, identity: OktaIdentity | None = None,
                  tls_dir: Path | None = None) -> None:
-        import tempfile
-
+        super().__init__(https=True, tls_dir=tls_dir)
         self.org = org
         self.identity = identity or OktaIdentity()
-        self._tmp = None if tls_dir else tempfile.TemporaryDirectory(prefix="okta-standin-")
-        self.tls: TlsFiles = make_tls(tls_dir or Path(self._tmp.name if self._tmp else "."))
-        self.counters: Counter[str] = Counter()
-        self.seen: list[tuple[str, dict[str, str]]] = []
-        self.faults = Faults()
         self._tokens: set[str] = set()
         self._token_failures = 0
         self._revoked = False
-        self._lock = threading.Lock()
-        self._server: Server | None = None
 
-    def start(self) -> OktaStandin:
-        self._server = Server(_Handler, self, server_context(self.tls)).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> OktaStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def ca_file(self) -> Path:
+        assert self.tls is not None
+        return self.tls.ca_file
 
     @property
     def org_url(self) -> str:
-        assert self._server is not None
-        return f"https://localhost:{self._server.port}"
+        return f"https://localhost:{self.port}"
 
     # -- faults ------------------------------------------------------------
     def throttle(self, status: int = 429, reset_in: int = 0, times: int = 1,
@@ -104,33 +80,28 @@ class OktaStandin:
         self.faults.add("status", skip=after, times=times, status=status, reset_in=reset_in,
                         headers=headers)
 
-    def drop_page(self, after: int = 0, times: int = 1) -> None:
-        self.faults.add("drop", skip=after, times=times)
-
     def fail_tokens(self, times: int = 1_000_000) -> None:
         """The OAuth token endpoint refuses the next `times` requests (invalid_client)."""
-        with self._lock:
+        with self.lock:
             self._token_failures = times
 
     def revoke_api_token(self, revoked: bool = True) -> None:
         """The API token stops working (an admin revoked it, or it expired unused)."""
-        with self._lock:
+        with self.lock:
             self._revoked = revoked
 
     def reset(self) -> None:
-        with self._lock:
-            self.counters.clear()
-            self.seen.clear()
+        self.clear()
+        with self.lock:
             self._token_failures = 0
             self._revoked = False
-        self.faults.clear()
 
     # -- auth --------------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
         if not header:
             return False
         scheme, _, value = header.partition(" ")
-        with self._lock:
+        with self.lock:
             if scheme == "SSWS":
                 return not self._revoked and secrets.compare_digest(value,
                                                                     self.identity.api_token)
@@ -138,7 +109,7 @@ class OktaStandin:
 
     def token_reply(self, form: dict[str, str], org_url: str) -> tuple[int, dict[str, Any]]:
         self.counters["tokens"] += 1
-        with self._lock:
+        with self.lock:
             if self._token_failures > 0:
                 self._token_failures -= 1
                 self.counters["token_refused"] += 1
@@ -165,7 +136,7 @@ class OktaStandin:
                          "The following scopes are not allowed: "
                          + " ".join(sorted(wanted - identity.granted_scopes))}
         token = secrets.token_urlsafe(24)
-        with self._lock:
+        with self.lock:
             self._tokens.add(token)
         return 200, {"token_type": "Bearer", "expires_in": 3600, "access_token": token,
                      "scope": " ".join(sorted(wanted))}
@@ -196,9 +167,7 @@ class _Handler(JsonHandler):
         standin: OktaStandin = self.server.standin
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
-        standin.counters["api"] += 1
-        with standin._lock:
-            standin.seen.append((parts.path, query))
+        standin.record(parts.path, query)
         if not standin.authorized(self.headers.get("Authorization")):
             standin.counters["unauthorized"] += 1
             return self._error(401, "E0000011", "Invalid token provided",
@@ -266,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     org = Org(users, {"00gall": [u["id"] for u in users]},
               {"0oaagent": App(groups=["00gall"])})
     with OktaStandin(org, tls_dir=args.tls_dir) as standin:
-        print(json.dumps({"org_url": standin.org_url, "ca_file": str(standin.tls.ca_file),
+        print(json.dumps({"org_url": standin.org_url, "ca_file": str(standin.ca_file),
                           "api_token": standin.identity.api_token, "app": "0oaagent",
                           "group": "00gall"}), flush=True)  # a parent reads the port here
         with contextlib.suppress(KeyboardInterrupt):
@@ -275,3 +244,6 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+OktaStandin.handler = _Handler

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from syncd.log import register_secret
+from syncd.sources.common import scrub
 from syncd.sources.entra.config import EntraSourceConfig
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ KNOWN_AUTHORITY_HOSTS = frozenset({
     "login.chinacloudapi.cn",
     "login.partner.microsoftonline.cn",
 })
-_MAX_DETAIL = 400
 # Set by the AKS workload identity webhook in the pod.
 TOKEN_FILE_VARIABLE = "AZURE_FEDERATED_TOKEN_FILE"  # noqa: S105 (a variable name)
 
@@ -120,15 +119,6 @@ def _token_file(config: EntraSourceConfig) -> str:
     if not os.access(path, os.R_OK):
         raise CredentialSetupError(f"workload identity: cannot read the token file {path}")
     return path
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced, shortened to one readable paragraph."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
 
 
 def describe_credential(config: EntraSourceConfig) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from syncd.sources.base import SourceError
-from syncd.sources.entra.auth import auth_hint, describe_credential, scrub
+from syncd.sources.common import scrub, tls_hint
+from syncd.sources.entra.auth import auth_hint, describe_credential
 from syncd.sources.entra.config import EntraSourceConfig
 from syncd.sources.entra.graph import PageError, SessionSetupError
 
@@ -29,7 +30,7 @@ def translate(
         detail = scrub(exc.message or type(exc).__name__, secrets)
         hint = auth_hint(config, detail)
         if not isinstance(exc, ClientAuthenticationError):
-            hint = f"cannot reach the token endpoint{_tls_hint(detail)}"
+            hint = f"cannot reach the token endpoint{tls_hint(detail)}"
         return SourceError(
             name, f"cannot get an access token ({describe_credential(config)}): "
             f"{detail.rstrip('.')} -- {hint}",
@@ -94,15 +95,9 @@ def _transport_error(exc: BaseException, config: EntraSourceConfig, what: str,
     if isinstance(exc, httpx.HTTPError):
         detail = scrub(str(exc) or type(exc).__name__, secrets)
         return (f"reading {what}: connection to {config.graph_url} failed: "
-                f"{type(exc).__name__}: {detail.rstrip('.')}{_tls_hint(detail)}; "
+                f"{type(exc).__name__}: {detail.rstrip('.')}{tls_hint(detail)}; "
                 "nothing was written")
     return None
-
-
-def _tls_hint(detail: str) -> str:
-    if "CERTIFICATE_VERIFY_FAILED" in detail:
-        return "; the server certificate is not trusted (set ca_file to your CA bundle)"
-    return ""
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -10,7 +10,6 @@ cannot outlive its event loop). msgraph, kiota and httpx are imported lazily.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from syncd.sources.common import CaFileError, trust
 from syncd.sources.entra.config import EntraSourceConfig
 
 if TYPE_CHECKING:
@@ -96,14 +96,10 @@ class GraphSession:
         from msgraph_core.middleware import GraphTelemetryHandler
 
         config = self.config
-        verify: ssl.SSLContext | bool = True
-        if config.ca_file is not None:
-            try:
-                verify = ssl.create_default_context(cafile=str(config.ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise SessionSetupError(
-                    f"ca_file: cannot load {config.ca_file} as PEM certificates "
-                    f"({exc.strerror or exc})") from None
+        try:
+            verify = trust(config.ca_file)
+        except CaFileError as exc:
+            raise SessionSetupError(str(exc)) from None
         # Our own transport, so we can close it: AsyncClient.aclose() does not
         # close the one msgraph_core wraps. HTTP/1.1: pages are read one after
         # the other, so HTTP/2 multiplexing gains nothing and costs CPU.

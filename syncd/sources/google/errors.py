@@ -9,23 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from syncd.sources.base import SourceError
+from syncd.sources.common import scrub, tls_hint
 from syncd.sources.google.config import SCOPES, GoogleSourceConfig
 from syncd.sources.google.directory import RetriesExhausted, error_reason
 from syncd.sources.throttle import BudgetExceeded
 
-_MAX_DETAIL = 400
 DELEGATION_HINT = (
     "in the Admin console (Security > Access and data control > API controls > Manage "
     "domain-wide delegation) add the service account's client id with the scopes "
     + ",".join(SCOPES))
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
 
 
 def translate(exc: BaseException, config: GoogleSourceConfig, secrets: Sequence[str],
@@ -39,7 +31,7 @@ def translate(exc: BaseException, config: GoogleSourceConfig, secrets: Sequence[
     if isinstance(exc, TransportError):
         detail = scrub(str(exc), secrets)
         return SourceError(name, f"cannot get an access token: the token endpoint is "
-                                 f"unreachable ({detail}){_tls_hint(detail)}")
+                                 f"unreachable ({detail}){tls_hint(detail)}")
     if isinstance(exc, RetriesExhausted) and isinstance(exc.error, HttpError):
         message = _http_error(exc.error, config, what, secrets)
         return SourceError(name, (
@@ -60,7 +52,7 @@ def translate(exc: BaseException, config: GoogleSourceConfig, secrets: Sequence[
         detail = scrub(str(exc) or type(exc).__name__, secrets)
         return SourceError(name, (
             f"reading {what}: connection to {config.api_endpoint} failed: "
-            f"{type(exc).__name__}: {detail}{_tls_hint(detail)}; nothing was written"))
+            f"{type(exc).__name__}: {detail}{tls_hint(detail)}; nothing was written"))
     detail = scrub(str(exc) or type(exc).__name__, secrets)
     return SourceError(name, f"reading {what} failed: {type(exc).__name__}: {detail}; "
                              "nothing was written")
@@ -111,9 +103,3 @@ def _hint(exc: Any, what: str) -> str:
     if status == 400:
         return "; check customer/domain; nothing was written"
     return "; nothing was written"
-
-
-def _tls_hint(detail: str) -> str:
-    if "CERTIFICATE_VERIFY_FAILED" in detail:
-        return "; the server certificate is not trusted (set ca_file to your CA bundle)"
-    return ""

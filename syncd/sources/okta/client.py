@@ -15,7 +15,6 @@ cannot outlive its event loop). okta and aiohttp are imported lazily.
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
+from syncd.sources.common import CaFileError, trust
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
 from syncd.sources.throttle import RetryBudget
 
@@ -167,14 +167,10 @@ class OktaSession:
 
         config = self.config
         quiet_sdk_logger()
-        verify: ssl.SSLContext | bool = True
-        if config.ca_file is not None:
-            try:
-                verify = ssl.create_default_context(cafile=str(config.ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise SessionSetupError(
-                    f"ca_file: cannot load {config.ca_file} as PEM certificates "
-                    f"({exc.strerror or exc})") from None
+        try:
+            verify = trust(config.ca_file)
+        except CaFileError as exc:
+            raise SessionSetupError(str(exc)) from None
         sdk_config = self._sdk_config()
         try:
             ConfigValidator(sdk_config)  # type: ignore[no-untyped-call]

@@ -5,25 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from syncd.sources.base import SourceError
+from syncd.sources.common import scrub, tls_hint
 from syncd.sources.okta.client import ApiError, PageError, SessionSetupError, TokenError
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
 from syncd.sources.throttle import BudgetExceeded
 
-_MAX_DETAIL = 400
 SSWS_HINT = ("create a new API token (Security > API > Tokens) as an admin who can read "
              "users, groups and apps, and put it in api_token")
 OAUTH_HINT = ("check client_id, that the service app's public key matches private_key_file "
               "(and key_id), and that the app was granted the scopes {scopes} "
               "(Okta API Scopes tab) and a read-only admin role")
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret replaced, shortened to one readable paragraph."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
 
 
 def describe_credential(config: OktaSourceConfig) -> str:
@@ -100,9 +91,6 @@ def _transport_error(exc: BaseException, config: OktaSourceConfig, what: str,
                 "nothing was written")
     if isinstance(exc, aiohttp.ClientError):
         detail = scrub(str(exc) or type(exc).__name__, secrets).rstrip(".")
-        hint = ""
-        if "CERTIFICATE_VERIFY_FAILED" in detail:
-            hint = "; the server certificate is not trusted (set ca_file to your CA bundle)"
         return (f"reading {what}: connection to {config.org_url} failed: "
-                f"{type(exc).__name__}: {detail}{hint}; nothing was written")
+                f"{type(exc).__name__}: {detail}{tls_hint(detail)}; nothing was written")
     return None
