@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from standins.google.server import GoogleStandin
 from syncd.sources.base import SourceError
 from syncd.sources.google.source import GoogleSource
-from tests.conftest import CANARY_GOOGLE_KEY, GOOGLE_PRIVATE_KEY
+from tests.conftest import CANARY_GOOGLE_KEY
 from tests.conftest_google import (
     N_USERS,
     PILOT,
@@ -116,10 +117,8 @@ def test_token_failure_then_the_next_run_succeeds(
 
 
 def test_scopes_not_delegated_say_where_to_delegate(tmp_path: Path) -> None:
-    narrow = account().__class__(
-        private_key=GOOGLE_PRIVATE_KEY, public_key=account().public_key,
-        delegated_scopes=frozenset({
-            "https://www.googleapis.com/auth/admin.directory.user.readonly"}))
+    narrow = replace(account(), delegated_scopes=frozenset({
+        "https://www.googleapis.com/auth/admin.directory.user.readonly"}))
     with GoogleStandin(workspace(10), narrow) as standin:
         google = Google(standin, write_key_file(tmp_path / "key.json", standin))
         with pytest.raises(SourceError, match=r"unauthorized_client: Client is unauthorized.*"
@@ -160,3 +159,19 @@ def test_external_account_with_subject_is_refused(google: Google, tmp_path: Path
     with pytest.raises(SourceError, match="subject: domain-wide delegation needs a "
                        "service-account key file"):
         GoogleSource(google.config(credentials_file=str(external))).read()
+
+
+def test_service_account_without_delegation_or_admin_role_is_refused(google: Google) -> None:
+    with pytest.raises(SourceError, match=r"Google answered 403 reading users \(page 1\) "
+                       r"\(forbidden: Not Authorized to access this resource/api\); the "
+                       r"impersonated subject must be an admin"):
+        GoogleSource(google.config(subject=None)).read()
+    assert google.standin.counters["forbidden"] == 1
+
+
+def test_service_account_with_an_admin_role_needs_no_subject(tmp_path: Path) -> None:
+    admin = replace(account(), admin_role=True)
+    with GoogleStandin(workspace(20), admin) as standin:
+        google = Google(standin, write_key_file(tmp_path / "key.json", standin))
+        assert read(google, subject=None) == emails(range(20))
+        assert standin.subjects == [None]

@@ -47,10 +47,12 @@ def test_whole_account_leaves_suspended_and_archived_out(google: Google) -> None
 
 
 def test_dotted_paths_reach_lists_and_objects(google: Google) -> None:
-    user = read_emails(google)["user7@example.com"]
-    assert user["organizations.0.department"] == "Sales"
-    assert user["name.fullname"] == "User 7" and user["orgunitpath"] == "/Sales"
-    assert user["emails.0.address"] == "user7@example.com"
+    tags = {"department": "{organizations.0.department}", "name": "{name.fullName}",
+            "mail": "{emails.0.address}", "unit": "{orgUnitPath}"}
+    user = read_emails(google, tags=tags)["user7@example.com"]
+    assert user == {"id": "100000000000000000007", "primaryemail": "user7@example.com",
+                    "organizations.0.department": "Sales", "name.fullname": "User 7",
+                    "emails.0.address": "user7@example.com", "orgunitpath": "/Sales"}
 
 
 def test_suspended_and_archived_can_be_included(google: Google) -> None:

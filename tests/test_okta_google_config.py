@@ -9,7 +9,7 @@ import pytest
 from syncd.config.model import ConfigError, parse_config
 from syncd.sources.google.config import GoogleSourceConfig
 from syncd.sources.okta.config import DEFAULT_STATUSES, OktaCredentialKind, OktaSourceConfig
-from syncd.sources.paths import flatten
+from syncd.sources.paths import path_tree, pick
 
 CONFIG_DIR = Path(__file__).parent.parent / "config"
 
@@ -93,11 +93,16 @@ def test_google_config_requires_the_key_file() -> None:
     assert "sources[0].credentials_file: field required" in found
 
 
-def test_flatten_gives_dotted_lower_case_paths() -> None:
-    flat = flatten({"id": "1", "profile": {"firstName": "Ann", "nickName": None, "age": 3},
-                    "organizations": [{"department": "R&D"}, {"department": ""}],
-                    "aliases": ["a@x", "b@x"], "suspended": False, "_links": {"x": "y"}},
-                   skip=("_links",))
-    assert flat == {"id": "1", "profile.firstname": "Ann", "profile.age": "3",
-                    "organizations.0.department": "R&D", "aliases.0": "a@x",
-                    "aliases.1": "b@x", "aliases": "a@x, b@x", "suspended": "false"}
+def test_pick_takes_the_named_paths_as_dotted_lower_case_keys() -> None:
+    user = {"id": "1", "profile": {"firstName": "Ann", "nickName": None, "age": 3},
+            "organizations": [{"department": "R&D"}, {"department": ""}],
+            "aliases": ["a@x", "b@x"], "suspended": False, "_links": {"x": "y"}}
+    tree = path_tree(["id", "profile", "organizations.0.department",
+                      "organizations.1.department", "aliases", "aliases.1", "suspended",
+                      "missing.path"])
+    assert pick(user, tree) == {
+        "id": "1", "profile.firstname": "Ann", "profile.age": "3",
+        "organizations.0.department": "R&D", "aliases": "a@x, b@x", "aliases.0": "a@x",
+        "aliases.1": "b@x", "suspended": "false"}
+    # Only what is named: the links and other users' fields are not read.
+    assert pick(user, path_tree(["profile.firstName"])) == {"profile.firstname": "Ann"}

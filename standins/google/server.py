@@ -11,7 +11,7 @@ the ones delegated), `GET /admin/directory/v1/users` (`customer` or
 refused tokens. Plain HTTP by default (google-auth and httplib2 accept it);
 `https=True` serves TLS signed by a throwaway CA (`tls.ca_file`).
 
-Run: python -m standins.google --users 100000
+Run: python -m standins.google --users 100000 --key-file sa.json
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ class ServiceAccount:
     public_key: bytes = b""
     admins: frozenset[str] = frozenset({"admin@example.com"})
     delegated_scopes: frozenset[str] = DELEGATED_SCOPES
+    # Without domain-wide delegation (no `sub`), the account itself must hold a
+    # Workspace admin role to read the directory.
+    admin_role: bool = False
 
     @classmethod
     def generate(cls, **overrides: Any) -> ServiceAccount:
@@ -84,7 +87,7 @@ class GoogleStandin(Standin):
         self.workspace = workspace
         self.account = account
         self.subjects: list[str | None] = []
-        self._tokens: set[str] = set()
+        self._tokens: dict[str, str | None] = {}  # access token -> impersonated subject
         self._token_failures = 0
 
     @property
@@ -151,18 +154,22 @@ class GoogleStandin(Standin):
                              "error_description": "Invalid email or User ID"}
         token = "ya29." + secrets.token_urlsafe(24)
         with self.lock:
-            self._tokens.add(token)
+            self._tokens[token] = subject
             self.subjects.append(subject)
         return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
     def workspace_has(self, email: str) -> bool:
         return any(u["primaryEmail"] == email for u in self.workspace.users[:1000])
 
-    def authorized(self, header: str | None) -> bool:
+    def caller(self, header: str | None) -> tuple[bool, bool]:
+        """(a valid token, allowed to read the directory) for an Authorization header."""
         if not header or not header.startswith("Bearer "):
-            return False
+            return False, False
         with self.lock:
-            return header[7:] in self._tokens
+            if header[7:] not in self._tokens:
+                return False, False
+            subject = self._tokens[header[7:]]
+        return True, subject is not None or self.account.admin_role
 
 
 def google_error(status: int, message: str, reason: str, state: str) -> dict[str, Any]:
@@ -194,12 +201,18 @@ class _Handler(JsonHandler):
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query))
         standin.record(parts.path, query)
-        if not standin.authorized(self.headers.get("Authorization")):
+        valid, allowed = standin.caller(self.headers.get("Authorization"))
+        if not valid:
             standin.counters["unauthorized"] += 1
             return self.send_json(401, google_error(
                 401, "Request had invalid authentication credentials. Expected OAuth 2 access "
                 "token, login cookie or other valid authentication credential.",
                 "authError", "UNAUTHENTICATED"))
+        if not allowed:
+            standin.counters["forbidden"] += 1
+            return self.send_json(403, google_error(
+                403, "Not Authorized to access this resource/api", "forbidden",
+                "PERMISSION_DENIED"))
         fault = standin.faults.next()
         if fault is not None and fault["kind"] == "drop":
             standin.counters["dropped"] += 1

@@ -56,6 +56,7 @@ class Org:
     groups: dict[str, list[str]] = field(default_factory=dict)  # group id -> user ids
     apps: dict[str, App] = field(default_factory=dict)
     _by_id: dict[str, dict[str, Any]] = field(init=False, repr=False)
+    _listed: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {u["id"]: u for u in self.users}
@@ -64,8 +65,14 @@ class Org:
         return self._by_id.get(uid)
 
     def listed_users(self) -> list[dict[str, Any]]:
-        """GET /api/v1/users without a search: everyone but DEPROVISIONED."""
-        return [u for u in self.users if u["status"] != "DEPROVISIONED"]
+        """GET /api/v1/users without a search: everyone but DEPROVISIONED.
+
+        Computed on the first call (500 pages of a 100,000-user org would filter
+        it 500 times); a user deprovisioned afterwards is still listed.
+        """
+        if self._listed is None:
+            self._listed = [u for u in self.users if u["status"] != "DEPROVISIONED"]
+        return self._listed
 
     def group_users(self, group_id: str) -> list[dict[str, Any]]:
         return [self._by_id[uid] for uid in self.groups[group_id] if uid in self._by_id]

@@ -17,14 +17,16 @@ from typing import Any
 
 import structlog
 
+from syncd.core.templates import template_attributes
 from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
 from syncd.sources.google.config import GoogleSourceConfig
-from syncd.sources.paths import flatten
+from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
 
 log = structlog.get_logger(__name__)
 
-SKIPPED = ("kind", "etag", "thumbnailPhotoEtag")
+# Always read: the id (de-duplication) and the primary email (the origin).
+ALWAYS = ("id", "primaryEmail")
 
 
 @dataclass(slots=True)
@@ -61,6 +63,8 @@ class GoogleSource:
 
     def __init__(self, config: GoogleSourceConfig) -> None:
         self.config = config
+        # Only what the templates name is taken from each user resource.
+        self.paths = path_tree({*ALWAYS, *template_attributes(config)})
 
     @property
     def name(self) -> str:
@@ -165,5 +169,5 @@ class GoogleSource:
                     continue
                 email = user.get("primaryEmail")
                 origin = f"{email} (id {user_id})" if email else f"id {user_id}"
-                found[user_id] = SourceRecord(flatten(user, SKIPPED), origin)
+                found[user_id] = SourceRecord(pick(user, self.paths), origin)
         return list(found.values())

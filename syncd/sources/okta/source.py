@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from syncd.core.templates import template_attributes
 from syncd.log import register_secret_lines
 from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
-from syncd.sources.paths import flatten
+from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ log = structlog.get_logger(__name__)
 
 # Okta's page-size ceilings per endpoint.
 USERS_MAX, APP_USERS_MAX, GROUP_USERS_MAX = 200, 500, 1000
-# Parts of a user object no template reads (links, password metadata).
-SKIPPED = ("_links", "_embedded", "credentials", "type")
+# Always read: the id (de-duplication), the status (eligibility) and the
+# login (the record's origin for admins).
+ALWAYS = ("id", "status", "profile.login")
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class OktaSource:
     def __init__(self, config: OktaSourceConfig) -> None:
         self.config = config
         self.statuses = frozenset(str(s) for s in config.statuses)
+        # Only what the templates name is taken from each user object.
+        self.paths = path_tree({*ALWAYS, *template_attributes(config)})
 
     @property
     def name(self) -> str:
@@ -159,7 +163,7 @@ class OktaSource:
             return
         if user_id in found:
             return  # assigned to the app and in a group, or in several groups
-        attributes = flatten(user, SKIPPED)
+        attributes = pick(user, self.paths)
         attributes.update(extra)
         login = attributes.get("profile.login")
         origin = f"{login} (id {user_id})" if login else f"id {user_id}"
