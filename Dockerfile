@@ -33,7 +33,7 @@ WORKDIR /src
 COPY . .
 # Builds the wheels (python-ldap is compiled here) and installs them into the venv.
 # .pyc files are compiled now because the runtime root filesystem is read-only.
-RUN /opt/syncd/bin/pip install ".[ldap-fast,entra]" \
+RUN /opt/syncd/bin/pip install ".[ldap-fast,entra,okta,google]" \
     && /opt/syncd/bin/pip uninstall -y pip setuptools wheel \
     && /opt/syncd/bin/syncd --help >/dev/null
 
@@ -61,7 +61,7 @@ RUN apt-get update \
 
 COPY --from=build /opt/syncd /opt/syncd
 # Fails the build if a runtime library of a compiled extension is missing.
-RUN ["/opt/syncd/bin/python3", "-c", "import ldap, ldap3, apscheduler, msgraph, azure.identity, syncd"]
+RUN ["/opt/syncd/bin/python3", "-c", "import ldap, ldap3, apscheduler, msgraph, azure.identity, okta.request_executor, googleapiclient.discovery, google.oauth2.service_account, syncd"]
 
 # HOME=/tmp: libraries that want a cache dir get the writable tmpfs, not the read-only root.
 ENV PATH=/opt/syncd/bin:${PATH} \

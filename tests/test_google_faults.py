@@ -107,7 +107,8 @@ def test_token_failure_then_the_next_run_succeeds(
     with pytest.raises(SourceError) as caught:
         GoogleSource(google.config()).read()
     message = str(caught.value)
-    assert "cannot get an access token (as admin@example.com): invalid_grant" in message
+    assert "cannot get an access token (as admin@example.com): invalid_grant: Invalid JWT " \
+        "Signature -- the key in credentials_file was deleted or disabled" in message
     assert google.standin.counters["api"] == 0  # nothing read without a token
     shown = "".join(traceback.format_exception(caught.value)) + caplog.text
     out, err = capfd.readouterr()

@@ -54,7 +54,8 @@ def test_reset_beyond_the_retry_budget_fails_at_once(okta: Okta) -> None:
 
 def test_rate_limit_without_okta_headers_fails_the_read(okta: Okta) -> None:
     okta.standin.throttle(429, times=1, headers=False)
-    with pytest.raises(SourceError, match=r"reading users \(page 1\) failed.*X-Rate-Limit-Reset"):
+    with pytest.raises(SourceError, match=r"reading users \(page 1\): a 429/503/504 came without "
+                       r"Okta's X-Rate-Limit-Reset and Date headers"):
         OktaSource(okta.config()).read()
 
 

@@ -66,6 +66,9 @@ def _token_error(exc: BaseException, config: GoogleSourceConfig,
     base = f"cannot get an access token ({who}): {detail}"
     if "unauthorized_client" in detail:
         return f"{base} -- {DELEGATION_HINT}"
+    if "Invalid JWT Signature" in detail:
+        return (f"{base} -- the key in credentials_file was deleted or disabled (IAM > Service "
+                "accounts > Keys): create a new key")
     if "invalid_grant" in detail and config.subject:
         return (f"{base} -- check that subject ({config.subject}) is an existing admin of the "
                 "Workspace account, and that the key was not deleted")

@@ -46,6 +46,12 @@ def translate(exc: BaseException, config: OktaSourceConfig, secrets: Sequence[st
         return SourceError(name, str(exc))
     if isinstance(exc, PageError):
         return SourceError(name, f"reading {what}: Okta sent {exc}; nothing was written")
+    if "X-Rate-Limit-Reset" in str(exc):
+        # The SDK's own text carries HTML entities (&#39;); say it plainly.
+        return SourceError(name, (
+            f"reading {what}: a 429/503/504 came without Okta's X-Rate-Limit-Reset and Date "
+            "headers (a proxy in front of Okta?), so how long to wait is unknown; nothing was "
+            "written, the next run tries again"))
     message = _transport_error(exc, config, what, secrets)
     if message is not None:
         return SourceError(name, message)
