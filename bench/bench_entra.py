@@ -13,15 +13,16 @@ run), "warm" is a later run in the same process.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.children import child, run_child
 
 SELECT = "id,accountEnabled,userType,userPrincipalName,country,department,jobTitle"
 TEMPLATES = {"department": "{department}", "region": "{country}", "role": "{jobTitle}"}
@@ -89,29 +90,6 @@ LABELS = {"sdk": "EntraSource (msgraph-sdk)", "plain": "plain httpx + json",
           "plain+records": "plain httpx + json + records"}
 
 
-def child(args: argparse.Namespace) -> None:
-    reader = READERS[args.child]
-    timings = []
-    count = 0
-    for _ in range(2):
-        gc.collect()
-        started = time.perf_counter()
-        count = reader(args)
-        timings.append(time.perf_counter() - started)
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"cold": timings[0], "warm": timings[1], "rss_mib": rss_kib / 1024,
-                      "users": count}))
-
-
-def run_child(name: str, common: list[str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", name, *common],
-                          capture_output=True, text=True, check=False, timeout=1800)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} reader failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def parent(args: argparse.Namespace) -> None:
     # The stand-in runs in its own process: children inherit the parent's peak
     # RSS (ru_maxrss survives fork+exec on Linux), so the parent must stay small.
@@ -128,12 +106,12 @@ def parent(args: argparse.Namespace) -> None:
             "--client", info["client_id"], "--secret", info["client_secret"],
             "--page-size", str(args.page_size), "--users", str(args.users),
         ]
-        run_child("plain", common)  # builds the stand-in's page cache; not counted
+        run_child(__file__, "plain", common)  # builds the stand-in's page cache; not counted
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in READERS}
         for rep in range(args.reps):
             order = list(READERS) if rep % 2 == 0 else list(reversed(READERS))
             for name in order:  # interleaved: machine noise hits every reader alike
-                result = run_child(name, common)
+                result = run_child(__file__, name, common)
                 results[name].append(result)
                 print(f"rep {rep + 1} {name:13s} cold {result['cold']:6.2f}s "
                       f"warm {result['warm']:6.2f}s rss {result['rss_mib']:6.1f} MiB "
@@ -173,7 +151,7 @@ def main() -> None:
         parser.add_argument(name)
     args = parser.parse_args()
     if args.child:
-        child(args)
+        child(lambda: READERS[args.child](args))
     else:
         parent(args)
 

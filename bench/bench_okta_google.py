@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.children import child, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OKTA_TAGS = {"department": "{profile.department}", "region": "{profile.countryCode}"}
@@ -172,29 +174,6 @@ RATIOS = [("okta", "okta-plain"), ("okta-models", "okta-plain"), ("okta-models",
           ("google", "google-plain")]
 
 
-def child(args: argparse.Namespace) -> None:
-    reader = READERS[args.child]
-    timings = []
-    count = 0
-    for _ in range(2):
-        gc.collect()
-        started = time.perf_counter()
-        count = reader(args)
-        timings.append(time.perf_counter() - started)
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"cold": timings[0], "warm": timings[1], "rss_mib": rss_kib / 1024,
-                      "users": count}))
-
-
-def run_child(name: str, common: list[str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", name, *common],
-                          capture_output=True, text=True, check=False, timeout=3600, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} reader failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def start(module: str, *extra: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """A stand-in in its own process (children would inherit the parent's peak RSS)."""
     server = subprocess.Popen([sys.executable, "-m", module, *extra], stdout=subprocess.PIPE,
@@ -223,7 +202,7 @@ def parent(args: argparse.Namespace) -> None:
             for rep in range(args.reps):
                 order = names if rep % 2 == 0 else list(reversed(names))
                 for name in order:  # interleaved: machine noise hits every reader alike
-                    result = run_child(name, common)
+                    result = run_child(__file__, name, common, timeout=3600, cwd=str(ROOT))
                     results[name].append(result)
                     print(f"rep {rep + 1} {name:12s} cold {result['cold']:6.2f}s "
                           f"warm {result['warm']:6.2f}s rss {result['rss_mib']:6.1f} MiB "
@@ -263,7 +242,7 @@ def main() -> None:
         parser.add_argument(name)
     args = parser.parse_args()
     if args.child:
-        child(args)
+        child(lambda: READERS[args.child](args))
     else:
         parent(args)
 
