@@ -133,6 +133,17 @@ def test_unreadable_private_key_file(okta: Okta, tmp_path: Path) -> None:
         OktaSource(config).read()
 
 
+def test_unusable_private_key_is_named(okta: Okta, tmp_path: Path) -> None:
+    key_file = tmp_path / "not-a-key.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
+                        "-----END PRIVATE KEY-----\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"cannot get an access token \(OAuth service app "
+                       r"0oaservice1.*\): .*Key.* -- check client_id, that the service app's "
+                       r"public key matches private_key_file"):
+        OktaSource(okta.config(oauth=True, private_key_file=str(key_file))).read()
+    assert okta.standin.counters["tokens"] == 0
+
+
 def test_token_file_is_reread_on_every_run(okta: Okta, tmp_path: Path) -> None:
     token_file = tmp_path / "okta-token"
     token_file.write_text("00-an-old-revoked-token\n", encoding="utf-8")

@@ -58,7 +58,10 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
     print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
           f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
     for source in config.sources:
-        where = getattr(source, "path", None) or getattr(source, "url", None) or ""
+        # The file, server or API endpoint each kind of source reads.
+        where = next((str(value) for key in ("path", "url", "graph_url", "org_url",
+                                             "api_endpoint")
+                      if (value := getattr(source, key, None))), "")
         attrs = ", ".join(sorted(template_attributes(source)))
         print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
     return _connect_checks(config) if args.connect else 0

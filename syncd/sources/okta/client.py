@@ -210,7 +210,12 @@ class OktaSession:
         """Every page of a collection, following `Link: <...>; rel="next"` to the end."""
         url: str | None = f"{self.config.org_url}{path}?{urlencode(params)}"
         while url is not None:
-            request, error = await self.executor.create_request("GET", url)
+            try:
+                request, error = await self.executor.create_request("GET", url)
+            except (ValueError, TypeError, KeyError) as exc:
+                # Only the OAuth path can raise here: the SDK signing the client
+                # assertion with an unusable private key.
+                raise TokenError(exc) from None
             if error is not None:
                 raise TokenError(error)
             self.requests += 1
