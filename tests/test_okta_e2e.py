@@ -149,3 +149,16 @@ def test_ldap_and_okta_sync_their_union(tmp_path: Path, standin: NebulyStandIn,
         assert users_now["u0100@corp.example"]["tags"] == {"department": "D0",
                                                            "role": "Engineer"}
         assert report.summary()["conflicts"] == 1
+
+
+def test_validate_connect_reads_okta_and_names_a_refused_token(
+        tmp_path: Path, standin: NebulyStandIn, okta: Okta) -> None:
+    cfg, _ = write_config(tmp_path, standin, okta.standin, f"app: {APP}")
+    done = run_cli("validate", "--connect", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert f"would read {len(logins(set(range(100)) | set(APP_DIRECT)))} people" in done.stdout
+    okta.standin.revoke_api_token()
+    refused = run_cli("validate", "--connect", "--config", str(cfg))
+    assert refused.returncode == ExitCode.SOURCE_FAILED
+    assert "sources[1]: Okta answered 401" in refused.stderr
+    assert standin.write_calls() == 0
