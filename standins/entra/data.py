@@ -32,12 +32,13 @@ _TITLES = ("Engineer", "Manager", "Analyst", "Director", "Consultant")
 
 
 class QueryError(Exception):
-    """A query Graph would answer with 400 Bad Request."""
+    """A query Graph would answer with 400 Bad Request (or `status`)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
 
 
 @dataclass(slots=True)
@@ -52,10 +53,15 @@ class Directory:
 
     users: list[dict[str, Any]]
     groups: dict[str, Group] = field(default_factory=dict)
+    # apps.ServicePrincipal objects (typed Any: apps.py imports this module).
+    service_principals: list[Any] = field(default_factory=list)
     _by_id: dict[str, dict[str, Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {u["id"]: u for u in self.users}
+
+    def user_index(self) -> dict[str, dict[str, Any]]:
+        return self._by_id
 
     def transitive_users(self, group_id: str) -> list[dict[str, Any]]:
         """Users in the group or any nested group, each once (cycles are safe)."""

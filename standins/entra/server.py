@@ -7,8 +7,10 @@ http:// authority; a throwaway CA signs the cert) and plain HTTP on 127.0.0.1
 Served: `/{tenant}/oauth2/v2.0/token` (client secret, certificate assertion,
 federated token), `/{tenant}/v2.0/.well-known/openid-configuration`, an App
 Service style managed identity endpoint `/msi/token`, and Graph
-`/v1.0/users` and `/v1.0/groups/{id}/transitiveMembers/{microsoft.graph.user|graph.user}`
-with `$select`, `$filter` (eq clauses joined by `and`), `$top`, `@odata.nextLink`.
+`/v1.0/users`, `/v1.0/groups/{id}/{transitiveMembers|members}/microsoft.graph.user`,
+`/v1.0/servicePrincipals` (`$filter` on appId or id), `.../{id}/appRoleAssignedTo` and
+`POST /v1.0/directoryObjects/getByIds` (see apps.py), with `$select`, `$filter` (eq
+clauses joined by `and`), `$top`, `@odata.nextLink`.
 Faults (throttling, 503, dropped page, token failure) are injected through
 methods; `counters` and `seen` record what clients did.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+from standins.entra.apps import Rows, collection, users_by_ids
 from standins.entra.auth import msi_reply, token_reply
 from standins.entra.data import (
     Directory,
@@ -39,8 +42,6 @@ from standins.entra.data import (
     QueryError,
     make_users,
     page_index,
-    parse_filter,
-    parse_select,
     parse_top,
     query_string,
 )
@@ -232,7 +233,6 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
-        standin = self.server.standin
         if path == MSI_PATH:
             return self._json(*msi_reply(self.server.standin, parse_qs(parts.query),
                                          self.headers.get("X-IDENTITY-HEADER")))
@@ -247,79 +247,89 @@ class _Handler(BaseHTTPRequestHandler):
             })
         if not path.startswith("/v1.0/"):
             return self._graph_error(404, "NotFound", f"no route {path}")
-        standin.counters["graph"] += 1
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if not self._gate(path, query):
+            return None
+        try:
+            self._collection(path, query)
+        except QueryError as exc:
+            self._graph_error(exc.status, exc.code, exc.message)
+        return None
+
+    def _gate(self, path: str, query: dict[str, str]) -> bool:
+        """Record the request, check the token, apply an injected fault; False = answered."""
+        standin = self.server.standin
+        standin.counters["graph"] += 1
         with standin._lock:
             standin.seen.append(SeenRequest(path, query, {k.lower(): v for k, v in
                                                           self.headers.items()}))
         if not standin._valid(self.headers.get("Authorization")):
             standin.counters["unauthorized"] += 1
-            return self._graph_error(401, "InvalidAuthenticationToken",
-                                     "Access token is empty or invalid.")
+            self._graph_error(401, "InvalidAuthenticationToken",
+                              "Access token is empty or invalid.")
+            return False
         fault = standin._next_fault()
         if fault is not None and fault.kind == "drop":
             standin.counters["dropped"] += 1
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
-            return None
+            return False
         if fault is not None:
             standin.counters[f"status_{fault.status}"] += 1
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None \
                 else {}
             code = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
-            return self._graph_error(fault.status, code, "Injected fault.", extra)
-        try:
-            self._collection(path, query)
-        except QueryError as exc:
-            self._graph_error(400, exc.code, exc.message)
-        return None
+            self._graph_error(fault.status, code, "Injected fault.", extra)
+            return False
+        return True
 
     def _collection(self, path: str, query: dict[str, str]) -> None:
         standin = self.server.standin
-        segments = path.split("/")[2:]  # after "", "v1.0"
-        if segments == ["users"]:
-            users: Any = standin.directory.users
-            filters = parse_filter(query.get("$filter"))
-            context = "users"
-        elif (len(segments) == 4 and segments[0] == "groups"
-              and segments[2] == "transitiveMembers"
-              and segments[3] in ("microsoft.graph.user", "graph.user")):
-            if segments[1] not in standin.directory.groups:
-                return self._graph_error(
-                    404, "Request_ResourceNotFound",
-                    f"Resource '{segments[1]}' does not exist or one of its queried "
-                    "reference-property objects are not present.")
-            users = standin.directory.transitive_users(segments[1])
-            if query.get("$filter"):
-                # Graph needs ConsistencyLevel: eventual for filters on members.
-                raise QueryError("Request_UnsupportedQuery", "Unsupported Query.")
-            filters = []
-            context = "directoryObjects/microsoft.graph.user"
-        else:
-            return self._graph_error(400, "BadRequest",
-                                     f"Resource not found for the segment '{segments[-1]}'.")
-        select = parse_select(query.get("$select"))
+        rows = collection(standin.directory, path.split("/")[2:], query)  # after "", "v1.0"
+        self._page(path, query, rows)
+
+    def _page(self, path: str, query: dict[str, str], rows: Rows, key_extra: str = "") -> None:
+        standin = self.server.standin
         top = parse_top(query.get("$top"))
         index = page_index(query.get("$skiptoken"))
         kept = [(k, v) for k, v in query.items() if k != "$skiptoken"]
         next_url = f"{self._base()}{path}?{query_string(kept)}"
-        key = (next_url,)
-        body = standin.cache.page(key, index, users, select=select, filters=filters, top=top,
-                                  next_url=next_url,
-                                  context=f"{self._base()}/v1.0/$metadata#{context}")
+        body = standin.cache.page((next_url, key_extra), index, rows.rows, select=rows.select,
+                                  filters=rows.filters, top=top, next_url=next_url,
+                                  context=f"{self._base()}/v1.0/$metadata#{rows.context}")
         if body is None:
             raise QueryError("Request_BadRequest", "Invalid skip token.")
         standin.counters["pages"] += 1
         self._send(200, body)
-        return None
 
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         length = int(self.headers.get("Content-Length") or 0)
-        form = dict(parse_qsl(self.rfile.read(length).decode()))
+        raw = self.rfile.read(length)
+        if path == "/v1.0/directoryObjects/getByIds":
+            return self._get_by_ids(dict(parse_qsl(parts.query, keep_blank_values=True)), raw)
+        form = dict(parse_qsl(raw.decode()))
         if not path.endswith("/oauth2/v2.0/token"):
             return self._json(404, {"error": "not_found"})
         return self._json(*token_reply(self.server.standin, path.split("/")[1], form))
+
+
+    def _get_by_ids(self, query: dict[str, str], raw: bytes) -> None:
+        standin = self.server.standin
+        if not self._gate("/v1.0/directoryObjects/getByIds", query):
+            return
+        try:
+            body = json.loads(raw or b"{}")
+            rows = users_by_ids(standin.directory, body, query.get("$select"))
+        except (ValueError, QueryError) as exc:
+            code = getattr(exc, "code", "BadRequest")
+            return self._graph_error(getattr(exc, "status", 400), code, str(exc))
+        standin.counters["get_by_ids"] += 1
+        standin.counters["pages"] += 1
+        context = f"{self._base()}/v1.0/$metadata#directoryObjects"
+        self._json(200, {"@odata.context": context, "value": rows})
+        return None
 
 
 @contextmanager
