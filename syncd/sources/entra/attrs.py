@@ -42,6 +42,10 @@ NESTED_FIELDS = {"costcenter": "employeeOrgData", "division": "employeeOrgData"}
     f"extensionattribute{i}": "onPremisesExtensionAttributes" for i in range(1, 16)
 }
 
+# Attributes syncd computes rather than reads from the user object: never in $select.
+# assignedDateTime: the earliest createdDateTime of the user's direct app assignments.
+COMPUTED = frozenset({"assigneddatetime"})
+
 # Always read: the id (dedup, origin), the filters, and the UPN (origin for admins).
 ALWAYS_SELECTED = ("id", "accountEnabled", "userType", "userPrincipalName")
 
@@ -72,7 +76,7 @@ def graph_select(config: SourceConfigBase) -> list[str]:
     """`$select` for the templates of `config`, in Graph's spelling, stable order."""
     spelled = _spellings(config)
     wanted: list[str] = list(ALWAYS_SELECTED)
-    for name in sorted(template_attributes(config)):
+    for name in sorted(template_attributes(config) - COMPUTED):
         prop = _BY_LOWER.get(name) or NESTED_FIELDS.get(name) or spelled.get(name, name)
         if prop not in wanted:
             wanted.append(prop)

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration
+from syncd.core.templates import template_attributes
 from syncd.sources.config_base import SourceConfigBase
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -17,6 +18,8 @@ DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 # Graph's $top ceiling for /users and transitiveMembers.
 MAX_PAGE_SIZE = 999
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+# The template attribute the app scope adds (lower-case, as templates match).
+_ASSIGNED = "assigneddatetime"
 
 CredentialKind = Literal["client_secret", "certificate", "workload_identity", "managed_identity"]
 
@@ -66,6 +69,21 @@ class EntraSourceConfig(SourceConfigBase):
     )
     exclude_groups: list[str] = Field(
         default_factory=list, description="group object ids whose members (nested) are left out"
+    )
+    app: str | None = Field(
+        default=None,
+        description="only users assigned to this enterprise application: its appId (client id) "
+        "or its service principal object id",
+    )
+    app_roles: list[str] = Field(
+        default_factory=list,
+        description="with app: only assignments to these app roles (value, display name or "
+        "id); empty: any role",
+    )
+    app_nested_groups: bool = Field(
+        default=False,
+        description="with app: also members of groups nested in an assigned group (Entra "
+        "itself does not grant them access)",
     )
     include_disabled: bool = Field(
         default=False, description="also read accounts with accountEnabled false"
@@ -120,6 +138,15 @@ class EntraSourceConfig(SourceConfigBase):
                 raise ValueError(f"{' and '.join(missing)} required with {kind}")
         if self.token_file is not None and kind != "workload_identity":
             raise ValueError("token_file is only used with workload_identity: true")
+        if self.app is None:
+            if self.app_roles or self.app_nested_groups:
+                raise ValueError("app_roles and app_nested_groups need app (the enterprise "
+                                 "application's appId or object id)")
+            if _ASSIGNED in template_attributes(self):
+                raise ValueError("{assignedDateTime} needs app: it is the date of a user's "
+                                 "assignment to the enterprise application")
+        elif not self.app.strip():
+            raise ValueError("app: give the application's appId or service principal object id")
         return self
 
     def credential_kinds(self) -> list[CredentialKind]:

@@ -14,6 +14,13 @@ PERMISSIONS_HINT = (
     "grant the app the Microsoft Graph APPLICATION permissions User.Read.All and "
     "GroupMember.Read.All, then 'Grant admin consent'"
 )
+# `app:` also reads service principals and their assignments (Application.Read.All)
+# and resolves assigned users with directoryObjects/getByIds (Directory.Read.All).
+APP_PERMISSIONS_HINT = (
+    "grant the app the Microsoft Graph APPLICATION permissions User.Read.All, "
+    "GroupMember.Read.All, Application.Read.All and Directory.Read.All, then 'Grant admin "
+    "consent'"
+)
 
 
 def translate(
@@ -57,7 +64,10 @@ def _api_error(exc: BaseException, config: EntraSourceConfig, what: str,
     if status == 401:
         return f"{base} (token refused: {detail}); check that tenant_id is the right directory"
     if status == 403:
-        return f"{base} ({detail}); {PERMISSIONS_HINT}"
+        return f"{base} ({detail}); {APP_PERMISSIONS_HINT if config.app else PERMISSIONS_HINT}"
+    if status == 404 and "(assigned to the app)" in what:
+        return f"{base}: the group no longer exists (deleted during the read?); the next run " \
+            "reads the assignments again"
     if status == 404 and what.startswith("members of group"):
         return f"{base}: the group does not exist; check the object id in groups/exclude_groups"
     if status in (429, 503, 504):

@@ -152,18 +152,66 @@ class GraphSession:
             RequestConfiguration(query_parameters=query)
         )
 
-    def group_users_request(self, group_id: str, select: list[str], top: int) -> RequestInformation:
-        """Users among the group's transitive (nested) members: /transitiveMembers/graph.user."""
+    def group_users_request(
+        self, group_id: str, select: list[str], top: int, *, nested: bool = True
+    ) -> RequestInformation:
+        """Users among the group's members: transitive (/transitiveMembers/graph.user), or
+        direct only (/members/graph.user; what an app assignment to the group grants)."""
         from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (  # noqa: E501
-            GraphUserRequestBuilder,
+
+        group = self.graph.groups.by_group_id(group_id)
+        builder: Any = group.transitive_members.graph_user if nested else group.members.graph_user
+        # Both builders' query parameter classes carry the same fields.
+        query = type(builder).GraphUserRequestBuilderGetQueryParameters(select=select, top=top)
+        request: RequestInformation = builder.to_get_request_information(
+            RequestConfiguration(query_parameters=query))
+        return request
+
+    def service_principals_request(self, filter_: str, select: list[str]) -> RequestInformation:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.service_principals.service_principals_request_builder import (
+            ServicePrincipalsRequestBuilder,
         )
 
-        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
+        query = ServicePrincipalsRequestBuilder.ServicePrincipalsRequestBuilderGetQueryParameters(
+            filter=filter_, select=select
+        )
+        return self.graph.service_principals.to_get_request_information(
+            RequestConfiguration(query_parameters=query)
+        )
+
+    def assigned_to_request(self, sp_id: str, select: list[str], top: int) -> RequestInformation:
+        """/servicePrincipals/{id}/appRoleAssignedTo: who is assigned to the app."""
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.service_principals.item.app_role_assigned_to.app_role_assigned_to_request_builder import (  # noqa: E501
+            AppRoleAssignedToRequestBuilder,
+        )
+
+        query = AppRoleAssignedToRequestBuilder.AppRoleAssignedToRequestBuilderGetQueryParameters(
             select=select, top=top
         )
-        builder = self.graph.groups.by_group_id(group_id).transitive_members.graph_user
-        return builder.to_get_request_information(RequestConfiguration(query_parameters=query))
+        builder = self.graph.service_principals.by_service_principal_id(sp_id)
+        return builder.app_role_assigned_to.to_get_request_information(
+            RequestConfiguration(query_parameters=query)
+        )
+
+    def users_by_ids_request(self, ids: list[str], select: list[str]) -> RequestInformation:
+        """POST /directoryObjects/getByIds for up to 1000 users.
+
+        The SDK's builder has no $select, and without one v1.0 answers only a
+        default subset of user properties (no department, no accountEnabled):
+        the query is written here.
+        """
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        request = RequestInformation(Method.POST)
+        request.url = (f"{self.config.graph_url}/directoryObjects/getByIds"
+                       f"?$select={','.join(select)}")
+        request.headers.try_add("Accept", "application/json")
+        request.set_stream_content(
+            msgspec.json.encode({"ids": ids, "types": ["user"]}), "application/json")
+        return request
 
     async def pages(
         self, first: RequestInformation
@@ -177,7 +225,7 @@ class GraphSession:
             self.requests += 1
             body = await self.adapter.send_primitive_async(request, "bytes", self._error_map)
             if not body:
-                raise PageError("an empty response where a page of users was expected")
+                raise PageError("an empty response where a page was expected")
             try:
                 page = _decode_page(body)
             except msgspec.DecodeError as exc:

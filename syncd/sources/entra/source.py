@@ -37,11 +37,14 @@ class _Tally:
     disabled: int = 0
     guests: int = 0
     excluded_by_group: int = 0
+    outside_groups: int = 0  # app scope: assigned, but not in `groups`
+    ignored_principals: int = 0  # app scope: service principals assigned to the app
     problems: list[RecordProblem] = field(default_factory=list)
 
 
 class EntraSource:
-    """Reads the users of an Entra ID tenant, or of some groups (nested members included)."""
+    """Reads the users of an Entra ID tenant, of some groups (nested members included), or
+    those assigned to an enterprise application (`app`, see app_scope.py)."""
 
     def __init__(self, config: EntraSourceConfig) -> None:
         self.config = config
@@ -87,7 +90,8 @@ class EntraSource:
         log.info(
             "entra_read", source=self.name, users=len(records), pages=tally.pages,
             requests=requests, skipped_disabled=tally.disabled, skipped_guests=tally.guests,
-            excluded_by_group=tally.excluded_by_group, problems=len(tally.problems),
+            excluded_by_group=tally.excluded_by_group, outside_groups=tally.outside_groups,
+            ignored_principals=tally.ignored_principals, problems=len(tally.problems),
             seconds=round(time.monotonic() - started, 3),
         )
         box.append(SourceRead(records, tuple(tally.problems)))
@@ -97,7 +101,9 @@ class EntraSource:
     ) -> list[SourceRecord]:
         config = self.config
         found: dict[str, SourceRecord] = {}
-        if config.groups:
+        if config.app:
+            found = await self._collect_app(graph, tally, secrets)
+        elif config.groups:
             # Union of the groups, de-duplicated by object id.
             for group_id in config.groups:
                 request = graph.group_users_request(group_id, self.select, config.page_size)
@@ -119,6 +125,36 @@ class EntraSource:
                     if found.pop(str(user.get("id")), None) is not None:
                         tally.excluded_by_group += 1
         return list(found.values())
+
+    async def _collect_app(
+        self, graph: GraphSession, tally: _Tally, secrets: Sequence[str]
+    ) -> dict[str, SourceRecord]:
+        """Users assigned to the app; `groups` (nested members, as without app) narrows them."""
+        from syncd.sources.entra.app_scope import collect_app_users
+
+        config = self.config
+
+        def pages(request: RequestInformation, what: str
+                  ) -> AsyncGenerator[list[dict[str, Any]], None]:
+            return self._pages(graph, request, what, tally, secrets)
+
+        async def gather(request: RequestInformation, what: str,
+                         found: dict[str, SourceRecord]) -> None:
+            await self._gather(graph, request, what, found=found, tally=tally, secrets=secrets)
+
+        found, assigned = await collect_app_users(config, graph, self.select, pages, gather)
+        tally.ignored_principals = assigned.ignored
+        if config.groups:
+            allowed: set[str] = set()
+            for group_id in config.groups:
+                request = graph.group_users_request(group_id, ["id"], config.page_size)
+                async for page in self._pages(graph, request, f"members of group {group_id}",
+                                              tally, secrets):
+                    allowed.update(str(user.get("id")) for user in page)
+            kept = {uid: rec for uid, rec in found.items() if uid in allowed}
+            tally.outside_groups = len(found) - len(kept)
+            found = kept
+        return found
 
     async def _gather(
         self, graph: GraphSession, request: RequestInformation, what: str, *,
