@@ -93,6 +93,22 @@ class Entra:
         return EntraSourceConfig.model_validate(data)
 
 
+def source_yaml(standin: GraphStandin, secret_file: Path, name: str, keys: str) -> str:
+    """A `type: entra` source entry for a whole-run config: the stand-in's connection, the
+    client secret from `secret_file`, then `keys` (YAML lines indented by four spaces)."""
+    return f"""
+  - name: {name}
+    type: entra
+    tenant_id: {standin.identity.tenant_id}
+    client_id: {standin.identity.client_id}
+    client_secret_file: {secret_file}
+    graph_url: {standin.graph_url}
+    authority: {standin.authority}
+    ca_file: {standin.tls.ca_file}
+    max_retry_delay: 2s
+{keys}"""
+
+
 @pytest.fixture(scope="session")
 def entra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Entra]:
     """One stand-in for the whole session (its pages are cached per query)."""

@@ -11,7 +11,15 @@ from standins.nebuly.server import NebulyStandIn
 from syncd.config.model import SyncdConfig, load_config
 from syncd.run.orchestrator import ExitCode, run_once
 from tests.conftest import CANARIES, CANARY_CLIENT_SECRET, config_text, person, write_csv
-from tests.conftest_entra import SALES, Entra, entra_server, graph, is_disabled, is_guest
+from tests.conftest_entra import (
+    SALES,
+    Entra,
+    entra_server,
+    graph,
+    is_disabled,
+    is_guest,
+    source_yaml,
+)
 
 __all__ = ["entra_server", "graph"]  # fixtures used by name
 
@@ -21,23 +29,12 @@ SALES_IDS = {f"user{i}@contoso.example" for i in range(140, 200)
 
 
 def entra_yaml(entra: Entra, secret_file: Path) -> str:
-    standin = entra.standin
-    return f"""
-  - name: entra
-    type: entra
-    tenant_id: {standin.identity.tenant_id}
-    client_id: {standin.identity.client_id}
-    client_secret_file: {secret_file}
-    graph_url: {standin.graph_url}
-    authority: {standin.authority}
-    ca_file: {standin.tls.ca_file}
-    groups: ["{SALES}"]
-    max_retry_delay: 2s
+    return source_yaml(entra.standin, secret_file, "entra", f"""    groups: ["{SALES}"]
     end_user: "{{userPrincipalName}}"
     tags:
       department: "{{department}}"
       region: "{{country}}"
-"""
+""")
 
 
 def write_config(tmp_path: Path, nebuly: NebulyStandIn, entra: Entra,
