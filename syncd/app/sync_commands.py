@@ -8,8 +8,7 @@ import sys
 
 from syncd.app.planfile import print_plan, report_json, write_json_atomic
 from syncd.config.model import SyncdConfig, json_schema
-from syncd.config.secrets import read_secret
-from syncd.core.templates import template_attributes, template_problems
+from syncd.core.templates import template_attributes
 from syncd.run.orchestrator import run_once
 
 
@@ -37,23 +36,12 @@ def daemon(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 
 def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
-    problems = template_problems(config.sources)
-    try:
-        config.nebuly.resolve_api_key()
-    except ValueError as exc:
-        problems.append(str(exc))
-    for i, source in enumerate(config.sources):
-        for name in type(source).model_fields:
-            if name.endswith("_file") and getattr(source, name) is not None:
-                secret = name.removesuffix("_file")
-                if hasattr(source, secret):
-                    try:
-                        read_secret(getattr(source, secret), getattr(source, name), secret)
-                    except ValueError as exc:
-                        problems.append(f"sources[{i}].{exc}")
-    if problems:
+    from syncd.app.offline_checks import offline_checks
+
+    check = offline_checks(config)
+    if check.problems:
         sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        sys.stderr.writelines(f"  {p}\n" for p in check.problems)
         return 2
     print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
           f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
@@ -63,7 +51,9 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
                                              "api_endpoint")
                       if (value := getattr(source, key, None))), "")
         attrs = ", ".join(sorted(template_attributes(source)))
-        print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
+        note = f" ({check.notes[source.name]})" if source.name in check.notes else ""
+        print(f"  source {source.name!r} ({source.type}): reads {where}{note}; "
+              f"attributes: {attrs}")
     return _connect_checks(config) if args.connect else 0
 
 
