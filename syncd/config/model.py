@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
@@ -183,6 +191,18 @@ class SyncdConfig(BaseModel):
         "(the daemon's run, once, approve, rollback) to release state_dir before giving up "
         "with exit 7")
 
+    # The file this config was loaded from (not a key): hints that admins paste,
+    # such as `syncd approve ID --config FILE`, name it.
+    _origin: Path | None = PrivateAttr(default=None)
+
+    @property
+    def origin(self) -> Path | None:
+        return self._origin
+
+    def command_hint(self, command: str) -> str:
+        """`syncd COMMAND --config FILE`, ready to paste."""
+        return f"syncd {command} --config {self._origin}" if self._origin else f"syncd {command}"
+
     @model_validator(mode="after")
     def _unique_source_names(self) -> SyncdConfig:
         seen: set[str] = set()
@@ -309,8 +329,9 @@ def load_config(path: Path) -> SyncdConfig:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
-    config = parse_config(text, str(path))
-    return _resolve_relative_paths(config, path.parent)
+    config = _resolve_relative_paths(parse_config(text, str(path)), path.parent)
+    config._origin = path
+    return config
 
 
 def _resolve_relative_paths(config: SyncdConfig, base: Path) -> SyncdConfig:

@@ -142,6 +142,7 @@ class Orchestrator:
         self.state = StateDir(config.state_dir) if config.state_dir else None
         self.durations: dict[str, float] = {}
         self.t0 = clock()
+        self.note = ""  # said after an operator command's result
 
     def execute(self, intent: Intent) -> RunReport | OperatorResult:
         if isinstance(intent, Sync):
@@ -215,6 +216,10 @@ class Orchestrator:
                     f"plan {intent.plan_id} expired at {stored.expires_at:%Y-%m-%d %H:%M} UTC "
                     "(policy.plan_expiry); the next run will block again if the departures "
                     "are real"))
+            if stored.superseded_by:
+                self.note = (f"; plan {stored.plan_id} was superseded by "
+                             f"{self.state.successor(stored)}, which stays pending: only what "
+                             f"{stored.plan_id} held and is still due was applied")
             return stored.changes
         if isinstance(intent, Rollback):
             assert self.state is not None
@@ -379,7 +384,7 @@ class Orchestrator:
               write_calls=result.write_calls, **counts)
         verb = "would change" if intent.dry_run else "changed"
         message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
-                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}")
+                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}{self.note}")
         return OperatorResult(code, message, operation.plan, operation.skipped, result,
                               self.run_id)
 
