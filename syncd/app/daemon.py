@@ -38,6 +38,8 @@ from syncd.app.health import HealthServer, HealthState, json_probe
 from syncd.app.metrics import Metrics, run_completed
 from syncd.config.model import ConfigError, ScheduleConfig, SyncdConfig, load_config
 from syncd.run.orchestrator import run_once
+from syncd.run.state import StateDir
+from syncd.run.status_record import record_next_run
 
 SYNC_JOB = "sync"
 HEARTBEAT_S = 5.0  # the scheduler runs a no-op job this often; /livez checks it happened
@@ -298,6 +300,9 @@ class Daemon:
                           consecutive_failures=self.failures)
         if job.next_run_time is not None:
             self.metrics.set_next_run(job.next_run_time.timestamp())
+        if self.config.state_dir is not None:
+            record_next_run(StateDir(self.config.state_dir), job.next_run_time,
+                            self.schedule.description)
 
     def _on_event(self, event: JobEvent) -> None:
         if event.job_id != SYNC_JOB:

@@ -72,6 +72,13 @@ def _preview_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json"], default="table")
 
 
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("end_user", metavar="ID", help="the person's end_user id (any case)")
+    parser.add_argument("--offline", action="store_true",
+                        help="read the sources only; do not read Nebuly")
+    _json_flag(parser)
+
+
 _SYNC = "syncd.app.sync_commands"
 _OPS = "syncd.app.commands"
 
@@ -94,5 +101,9 @@ COMMANDS: tuple[Command, ...] = (
             f"{_OPS}:rollback", _rollback_arguments),
     Command("preview", "show the Nebuly records the sources map to; no Nebuly call",
             f"{_OPS}:preview", _preview_arguments),
+    Command("status", "last run, failure streak, next run, pending plans, people in grace "
+            "(from state_dir; no call)", "syncd.app.status:status", _json_flag),
+    Command("explain", "why a person is or is not in the roster, and what the next run "
+            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

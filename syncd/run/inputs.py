@@ -4,7 +4,8 @@ merged into one desired roster, and a Nebuly client configured from the config."
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import httpx
@@ -13,9 +14,11 @@ from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
 from syncd.core.model import SourceRecord
+from syncd.core.plan import Missing
+from syncd.core.policy import GuardedPlan, decide
 from syncd.core.rules import Departed, Mode, PlanPolicy
 from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
-from syncd.nebuly.client import NebulyClient
+from syncd.nebuly.client import NebulyClient, Roster
 from syncd.nebuly.retry import RetryPolicy
 from syncd.run.report import SourceStats
 from syncd.sources.base import Source, SourceError
@@ -93,6 +96,17 @@ def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
         logger.warning("tags.capped", tag=cap.tag, kept=list(cap.kept),
                        replaced=list(cap.replaced[:20]), users=cap.users)
     return merged, stats
+
+
+def decide_run(config: SyncdConfig, merged: MergedRoster, roster: Roster, today: date,
+               missing: Mapping[str, Missing], *, force: bool) -> GuardedPlan:
+    """The core's plan for a run (and for `syncd explain`): one call, so both agree.
+    People whose record was unreadable (in a source or in Nebuly's list) exist:
+    never insert, overwrite or deactivate them on the strength of a bad read."""
+    return decide(merged.users, roster.users, plan_policy(config), today,
+                  cap=config.policy.max_deactivations,
+                  max_tag_removals=config.policy.max_tag_removals, force=force,
+                  protected=merged.protected_ids | roster.unusable_ids, missing=missing)
 
 
 def nebuly_client(config: SyncdConfig, http: httpx.Client, *,
