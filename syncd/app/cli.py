@@ -88,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `syncd plan | head`: the reader has all it wanted. End quietly, as a command
+        # killed by SIGPIPE would (128 + 13), and keep the interpreter's final flush
+        # from failing on the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # the last line of defence: a message, never a traceback
         from syncd.log import redact_text
 

@@ -22,7 +22,9 @@ def plan(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
     report = run_once(config, dry_run=dry_run, force=args.force)
-    if dry_run:
+    # At a terminal a person ran it: say what was done, as `plan` says what would be
+    # (the log line is for machines). Piped output stays as it was, for scripts.
+    if dry_run or sys.stdout.isatty():
         print_plan(report, sys.stdout)
     if args.plan_out is not None and report.guarded is not None:
         write_json_atomic(args.plan_out, report_json(report))

@@ -142,6 +142,11 @@ class StateDir:
         })
         return path
 
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        """When a run was recorded, its kind (sync, approve, rollback) and what it undid."""
+        _, doc = self._load("runs", run_id)
+        return {k: doc.get(k) for k in ("recorded_at", "kind", "rollback_of")}
+
     def load_run(self, run_id: str) -> list[tuple[str, NebulyUser | None, NebulyUser | None]]:
         """Raises StateError naming the file when it is missing or malformed."""
         path, doc = self._load("runs", run_id)
