@@ -72,6 +72,12 @@ def _preview_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json"], default="table")
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="observe only: every scheduled run reads, plans, logs and exports "
+                        "metrics, and writes nothing (to Nebuly or state_dir)")
+
+
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("end_user", metavar="ID", help="the person's end_user id (any case)")
     parser.add_argument("--offline", action="store_true",
@@ -89,7 +95,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("validate", "check a config file and say which sources it would read",
             f"{_SYNC}:validate", _validate_arguments),
     Command("run", "run as a daemon: sync on schedule, serve /livez /readyz /metrics",
-            f"{_SYNC}:daemon"),
+            f"{_SYNC}:daemon", _run_arguments),
     Command("schema", "print the config's JSON Schema (for editor completion)",
             f"{_SYNC}:schema", needs_config=False),
     Command("plans", "list plans blocked by a guard and waiting for approval", f"{_OPS}:plans",

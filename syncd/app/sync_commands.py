@@ -34,7 +34,7 @@ def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
 def daemon(args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.app import daemon as scheduler
 
-    return scheduler.main(args.config, config)
+    return scheduler.main(args.config, config, dry_run=args.dry_run, log_level=args.log_level)
 
 
 def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
