@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from syncd.config.locate import did_you_mean, known_keys, line_of
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.core.model import IdCase
@@ -264,22 +265,40 @@ def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
             continue
         if isinstance(node, dict) and part not in node and node.get("type") == part:
             continue  # discriminated-union tag, not a real key
-        if part.startswith("function-"):
-            continue
+        if part.startswith("function-") or (isinstance(node, dict) and part not in node
+                                             and part[:1].isupper()):
+            continue  # a validator's or a union branch's name (TagTemplate), not a key
         out += f".{part}" if out else part
         node = node.get(part) if isinstance(node, dict) else None
     return out or "(top level)"
 
 
-def format_validation_error(error: ValidationError, data: Any) -> list[str]:
+def format_validation_error(error: ValidationError, data: Any,
+                            tree: yaml.Node | None = None) -> list[str]:
+    """One line per problem: `path: message (line N)`, with the key probably meant for
+    an unknown one. `tree` is the file's YAML node tree (for the line numbers)."""
+    items = error.errors(include_url=False, include_input=False)
+    locs = [tuple(item["loc"]) for item in items]
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
+    known: set[str] | None = None
+    for item, loc in zip(items, locs, strict=True):
+        # A tag given as a mapping fails the union's string branch too; that half is
+        # noise ("tags.x.str: Input should be a valid string") next to the real problem.
+        if loc and loc[-1] == "str" and any(o[:len(loc) - 1] == loc[:-1] and o != loc
+                                            for o in locs):
+            continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "field required"
         elif item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see `syncd schema`)"
-        problems.append(f"{_format_loc(tuple(item['loc']), data)}: {message}")
+            known = known if known is not None else known_keys(json_schema())
+            hint = did_you_mean(str(loc[-1]), known)
+            message = (f"unknown key{hint} (see `syncd schema`)" if hint
+                       else "unknown key (check the spelling; see `syncd schema`)")
+        # The line goes last: every problem starts with the path it names.
+        line = line_of(tree, loc) if tree is not None else None
+        where = f" (line {line})" if line is not None else ""
+        problems.append(f"{_format_loc(loc, data)}: {message}{where}")
     return problems
 
 
@@ -319,7 +338,8 @@ def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
     try:
         return SyncdConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, data)) from None
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        raise ConfigError(format_validation_error(exc, data, tree)) from None
 
 
 def load_config(path: Path) -> SyncdConfig:

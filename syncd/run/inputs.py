@@ -13,7 +13,7 @@ import httpx
 from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
-from syncd.core.model import SourceRecord
+from syncd.core.model import RecordProblem, SourceRecord
 from syncd.core.plan import Missing
 from syncd.core.policy import GuardedPlan, decide
 from syncd.core.rules import Departed, Mode, PlanPolicy
@@ -55,15 +55,10 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
                                                                         read.problems)
         seconds = clock() - start
         problems = [*read.problems, *result.problems]
-        for problem in problems[:MAX_LOGGED_PROBLEMS]:
-            logger.warning("record.skipped", source=source.name, record=problem.origin,
-                           reason=problem.message)
+        _log_skipped(logger, source.name, problems)
         for notice in result.notices[:MAX_LOGGED_PROBLEMS]:
             logger.warning("record.adjusted", source=source.name, record=notice.origin,
                            reason=notice.message)
-        if len(problems) > MAX_LOGGED_PROBLEMS:
-            logger.warning("record.skipped_more", source=source.name,
-                           count=len(problems) - MAX_LOGGED_PROBLEMS)
         if read.records and (unseen := _never_seen(source_config, read.records)):
             # Most likely a typo in a template: loud, because every user would lose
             # that tag (the tag-removal cap holds the updates back).
@@ -81,6 +76,22 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
                     duration_s=round(seconds, 3))
         mapped.append(result)
     return mapped, stats
+
+
+def _log_skipped(logger: Any, source: str, problems: Sequence[RecordProblem]) -> None:
+    """One line per distinct reason: the same mistake on every row (a wrong delimiter,
+    a column absent from the export) is one line with a count, not fifty."""
+    by_reason: dict[str, list[str]] = {}
+    for problem in problems:
+        by_reason.setdefault(problem.message, []).append(problem.origin)
+    reasons = list(by_reason.items())
+    for reason, origins in reasons[:MAX_LOGGED_PROBLEMS]:
+        extra = {"count": len(origins), "last": origins[-1]} if len(origins) > 1 else {}
+        logger.warning("record.skipped", source=source, record=origins[0], reason=reason,
+                       **extra)
+    if len(reasons) > MAX_LOGGED_PROBLEMS:
+        logger.warning("record.skipped_more", source=source,
+                       count=sum(len(o) for _, o in reasons[MAX_LOGGED_PROBLEMS:]))
 
 
 def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
