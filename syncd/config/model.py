@@ -296,7 +296,7 @@ def format_validation_error(error: ValidationError, data: Any,
             message = (f"unknown key{hint} (see `syncd schema`)" if hint
                        else "unknown key (check the spelling; see `syncd schema`)")
         # The line goes last: every problem starts with the path it names.
-        line = line_of(tree, loc) if tree is not None else None
+        line = line_of(tree, loc) if tree is not None and loc else None
         where = f" (line {line})" if line is not None else ""
         problems.append(f"{_format_loc(loc, data)}: {message}{where}")
     return problems
