@@ -4,6 +4,7 @@ command, and retries that say which attempt, how long, why and against which hos
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from standins.nebuly.server import NebulyStandIn
 from syncd.config.model import load_config
 from syncd.run.orchestrator import ExitCode, run_once
 from syncd.run.state import StateDir
-from tests.conftest import config_text, person, run_cli, write_csv
+from tests.conftest import CANARY_API_KEY, config_text, person, run_cli, write_csv
 from tests.test_daemon import DaemonProcess, daemon_config, spawn  # noqa: F401 (a fixture)
 
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -73,3 +74,20 @@ def test_run_dry_run_observes_on_schedule_and_never_writes(
     assert standin.users() == [] and not [c for c in standin.calls if c.method != "GET"]
     assert daemon.events("daemon.started")[0]["dry_run"] is True
     assert StateDir(tmp_path / "state").list_runs() == []
+
+
+def test_a_long_apply_reports_its_progress(standin: NebulyStandIn,
+                                           _logs_without_secrets: list[dict[str, Any]]) -> None:
+    from syncd.core.model import NebulyUser
+    from syncd.nebuly.client import NebulyClient, make_http_client
+
+    ticks = iter(range(0, 10_000, 4))  # each look at the clock: 4 s later
+    users = [NebulyUser(f"user{i:05d}@example.com", {"department": "Sales"}, date(2026, 1, 1))
+             for i in range(50)]
+    with make_http_client(standin.url, CANARY_API_KEY, 10.0) as http:
+        client = NebulyClient(http, batch_size=10, clock=lambda: float(next(ticks)))
+        outcome = client.insert(users)
+    assert len(outcome.applied) == 50
+    progress = [e for e in _logs_without_secrets if e["event"] == "apply.progress"]
+    # Clock 0 at start, 4, 8, 12 (>= 10: logged), 16, 20, 24 (logged): every ~10 s.
+    assert [(e["done"], e["total"]) for e in progress] == [(30, 50)]

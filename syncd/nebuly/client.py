@@ -245,8 +245,13 @@ class NebulyClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+        progress_every: float = 10.0,
     ) -> None:
         self.http = http
+        # A first load of a large roster is thousands of calls: say how far it is.
+        self.clock, self.progress_every = clock, progress_every
+        self._last_progress = clock()
         self.flavour = FLAVOURS[api]
         self.batch_size = batch_size
         self.retry = retry or RetryPolicy()
@@ -330,6 +335,7 @@ class NebulyClient:
                     failed += bad2
                     failed += [(u.end_user, "Nebuly applied neither the update nor the insert")
                                for u in still_missing]
+                self._progress(op, start + len(batch), len(users))
             except NebulyError as exc:
                 done = set(applied) | {u for u, _ in failed} | set(unconfirmed)
                 lost = [u.end_user for u in users[start:] if u.end_user not in done]
@@ -347,6 +353,13 @@ class NebulyClient:
                                     tuple(unconfirmed), tuple(uncertain))
         return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed),
                             unconfirmed=tuple(unconfirmed), uncertain=tuple(uncertain))
+
+    def _progress(self, op: Op, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self._last_progress >= self.progress_every:
+            self._last_progress = now
+            log.get_logger().info("apply.progress", op=op, done=done, total=total,
+                                  write_calls=self.write_calls)
 
     def _write_batch(
         self, op: Op, users: Sequence[NebulyUser], retried: bool = False
