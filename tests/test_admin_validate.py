@@ -56,7 +56,7 @@ MISTAKES = [
             ("schedule.timezone", "Europe/Pariss")),
     Mistake("dn-list-split-by-yaml",
             BASE + LDAP_SOURCE + "    groups: [CN=AI Pilot,OU=Groups,DC=corp,DC=example]\n",
-            ("sources[1].groups", "split", '"CN=AI Pilot,OU=Groups,DC=corp,DC=example"')),
+            ("sources[1].groups", "split at its commas", "quote each DN")),
     Mistake("template-typo-against-the-csv-header",
             _replace('"{{department}}"', '"{{dept}}"'),
             ("sources[0]", "dept", "columns: email, department")),

@@ -28,7 +28,8 @@ class OfflineCheck:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def offline_checks(config: SyncdConfig) -> OfflineCheck:
+def offline_checks(config: SyncdConfig, *, read_csv: bool = True) -> OfflineCheck:
+    """`read_csv=False` when `validate --connect` reads every source itself (exit 3)."""
     check = OfflineCheck(template_problems(config.sources))
     problems = check.problems
     try:
@@ -43,7 +44,7 @@ def offline_checks(config: SyncdConfig) -> OfflineCheck:
         if isinstance(source, LdapSourceConfig):
             for name in ("base_dn", "groups", "exclude_groups"):
                 problems += [f"{where}.{p}" for p in dn_problems(name, getattr(source, name))]
-        if isinstance(source, CsvSourceConfig):
+        if isinstance(source, CsvSourceConfig) and read_csv:
             _read_csv(source, where, check)
     if config.state_dir is not None and (problem := state_dir_problem(config.state_dir)):
         problems.append(problem)

@@ -40,7 +40,7 @@ def daemon(args: argparse.Namespace, config: SyncdConfig) -> int:
 def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.app.offline_checks import offline_checks
 
-    check = offline_checks(config)
+    check = offline_checks(config, read_csv=not args.connect)
     if check.problems:
         sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
         sys.stderr.writelines(f"  {p}\n" for p in check.problems)
