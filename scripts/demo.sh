@@ -7,7 +7,7 @@ bash scripts/setup.sh minimal
 PORT=8931
 export NEBULY_API_KEY="${NEBULY_API_KEY:-demo-key}"
 mkdir -p demo-state
-rm -f demo-state/nebuly.json   # every demo starts from an empty Nebuly project
+rm -rf demo-state/nebuly.json demo-state/syncd   # every demo starts from an empty Nebuly project
 .venv/bin/python -m standins.nebuly --port "$PORT" --api-key-env NEBULY_API_KEY \
   --state demo-state/nebuly.json > demo-state/standin.log 2>&1 &
 standin=$!

@@ -287,9 +287,10 @@ def test_bad_directory_rows_are_reported_and_skipped_and_the_rest_synced(
         assert users[f"kept{i}@example.com"]["active_to"] is None, users[f"kept{i}@example.com"]
     assert len(users["kept1@example.com"]["tags"]["department"]) <= 256
     assert report.summary()["deactivated"] == 0
-    # Every broken row was reported with its location.
-    reported = " ".join(f"{e.get('record')} {e.get('reason')}" for e in _logs_without_secrets
-                        if e["event"] == "record.skipped")
+    # Every broken row was reported with its location (identical reasons are one line
+    # with a count, from the first row to the last).
+    reported = " ".join(f"{e.get('record')} {e.get('last')} {e.get('reason')}"
+                        for e in _logs_without_secrets if e["event"] == "record.skipped")
     for fragment in ("line 7", "line 8", "duplicate id 'user00001@example.com'",
                      "duplicate id 'jos\u00e9@example.com'", "contains control characters",
                      "longer than 512", f"line {len(rows) + 4}"):

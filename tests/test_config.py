@@ -128,6 +128,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def test_validate_command(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(MINIMAL)
+    (tmp_path / "r.csv").write_text("email\nann@example.com\n")  # validate reads it
     done = run_cli("validate", "--config", str(path))
     assert done.returncode == 0, done.stderr
     assert "source 'hr' (csv): reads" in done.stdout and "attributes: email" in done.stdout

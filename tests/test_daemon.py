@@ -80,9 +80,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 class DaemonProcess:
     """`syncd run` in a subprocess; its stdout and stderr collected line by line."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd.app.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "syncd.app.cli", "run", "--config", str(config), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self._lock = threading.Lock()
@@ -149,11 +149,11 @@ class DaemonProcess:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Callable[[Path], DaemonProcess]]:
+def spawn() -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
-    def start(config: Path) -> DaemonProcess:
-        daemon = DaemonProcess(config)
+    def start(config: Path, *extra: str) -> DaemonProcess:
+        daemon = DaemonProcess(config, *extra)
         started.append(daemon)
         return daemon
 

@@ -54,7 +54,7 @@ def test_no_credential_says_what_to_configure() -> None:
     found = problems("  - {name: e, type: entra, tenant_id: t, client_id: c, end_user: '{mail}'}")
     assert found == ["sources[0]: configure exactly one credential: client_secret (or "
                      "client_secret_file), certificate_file, workload_identity: true or "
-                     "managed_identity: true"]
+                     "managed_identity: true (line 4)"]
 
 
 def test_two_credentials_are_refused() -> None:

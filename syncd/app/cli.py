@@ -25,6 +25,7 @@ EXIT_CODES_HELP = """exit codes:
   7  another syncd command holds state_dir (the message names it); nothing was done
 """
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_CONFIG = os.environ.get("SYNCD_CONFIG", "/etc/syncd/config.yaml")
 
 
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         if command.needs_config:
             p.add_argument("--config", "-c", type=Path, default=Path(DEFAULT_CONFIG),
                            help="YAML config file (default: $SYNCD_CONFIG or %(default)s)")
+        p.add_argument("--log-level", choices=LOG_LEVELS,
+                       help="overrides logging.level in the config for this command")
         command.arguments(p)
     return parser
 
@@ -71,7 +74,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     assert isinstance(config, SyncdConfig)
-    log.configure(config.logging.format, config.logging.level)
+    log.configure(config.logging.format, args.log_level or config.logging.level)
     try:
         return int(handler(args, config))
     except (StateError, ValueError) as exc:  # an unusable state_dir, an unreadable key file
@@ -88,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `syncd plan | head`: the reader has all it wanted. End quietly, as a command
+        # killed by SIGPIPE would (128 + 13), and keep the interpreter's final flush
+        # from failing on the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:  # the last line of defence: a message, never a traceback
         from syncd.log import redact_text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the engine's imports
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the en
     from syncd.run.report import OperatorResult
     from syncd.run.state import StateDir, StoredPlan
 
+_ACTIONS = ("insert", "update", "reactivate", "deactivate", "delete")
 # The same words as the orchestrator's check, whichever command an admin runs first.
 NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
 
@@ -32,8 +34,8 @@ def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 
 def runs(args: argparse.Namespace, config: SyncdConfig) -> int:
-    return _print_rows(_run_rows(_state_dir(config)), args.json, ("run_id", "changes"),
-                       "no recorded runs")
+    return _print_rows(_run_rows(_state_dir(config)), args.json,
+                       ("run_id", "recorded_at", "kind", "summary"), "no recorded runs")
 
 
 def approve(args: argparse.Namespace, config: SyncdConfig) -> int:
@@ -86,7 +88,12 @@ def _run_rows(state: StateDir) -> list[dict[str, Any]]:
     problems: list[str] = []
     for run_id in state.list_runs():
         try:
-            rows.append({"run_id": run_id, "changes": len(state.load_run(run_id))})
+            changes = state.load_run(run_id)
+            counts = Counter(action for action, _, _ in changes)
+            rows.append({"run_id": run_id, **state.run_meta(run_id), "changes": len(changes),
+                         **{a: counts[a] for a in _ACTIONS},
+                         "summary": ", ".join(f"{counts[a]} {a}" for a in _ACTIONS
+                                              if counts[a]) or "-"})
         except StateError as exc:
             problems.append(str(exc))
     _warn(problems)

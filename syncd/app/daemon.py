@@ -38,6 +38,8 @@ from syncd.app.health import HealthServer, HealthState, json_probe
 from syncd.app.metrics import Metrics, run_completed
 from syncd.config.model import ConfigError, ScheduleConfig, SyncdConfig, load_config
 from syncd.run.orchestrator import run_once
+from syncd.run.state import StateDir
+from syncd.run.status_record import record_next_run
 
 SYNC_JOB = "sync"
 HEARTBEAT_S = 5.0  # the scheduler runs a no-op job this often; /livez checks it happened
@@ -125,8 +127,12 @@ def build_schedule(config: ScheduleConfig) -> Schedule:
 
 
 class Daemon:
-    def __init__(self, config_path: Path, config: SyncdConfig, schedule: Schedule) -> None:
+    def __init__(self, config_path: Path, config: SyncdConfig, schedule: Schedule, *,
+                 dry_run: bool = False, log_level: str | None = None) -> None:
         self.config_path, self.config, self.schedule = config_path, config, schedule
+        # Observe-only: every run is a dry run (read, plan, log, metrics; no write).
+        self.dry_run = dry_run
+        self.log_level = log_level  # --log-level wins over the config, reloads included
         self.log = log.get_logger()
         self.metrics = Metrics(__version__)
         self.health = HealthState(schedule.period, config.health.stale_after, HEARTBEAT_TIMEOUT_S)
@@ -174,7 +180,8 @@ class Daemon:
                       interval_s=None if sched.cron else sched.period, cron=sched.cron,
                       jitter_s=sched.jitter, run_at_start=sched.run_at_start,
                       max_backoff_s=sched.max_backoff, health_host=health.host,
-                      health_port=port, next_run=_iso(job.next_run_time))
+                      health_port=port, next_run=_iso(job.next_run_time),
+                      dry_run=self.dry_run)
         self.scheduler.resume()
         while not self.signals:
             time.sleep(0.1)  # a timed sleep: signal handlers run promptly (PID 1 too)
@@ -231,7 +238,7 @@ class Daemon:
     def _run(self) -> None:
         config = self._reload()
         try:
-            report = run_once(config, should_stop=self.stop.is_set)
+            report = run_once(config, dry_run=self.dry_run, should_stop=self.stop.is_set)
         except Exception:
             self.log.exception("daemon.run_crashed")
             status = "internal_error"
@@ -267,7 +274,7 @@ class Daemon:
         changed = [k for k in SyncdConfig.model_fields if getattr(new, k) != getattr(old, k)]
         self.log.info("config.reloaded", config=str(self.config_path), changed=changed)
         if new.logging != self.config.logging:
-            log.configure(new.logging.format, new.logging.level)
+            log.configure(new.logging.format, self.log_level or new.logging.level)
         if (new.health.host, new.health.port, new.health.enabled) != (
                 self.config.health.host, self.config.health.port, self.config.health.enabled):
             self.log.warning("config.restart_required", keys=["health"],
@@ -298,6 +305,9 @@ class Daemon:
                           consecutive_failures=self.failures)
         if job.next_run_time is not None:
             self.metrics.set_next_run(job.next_run_time.timestamp())
+        if self.config.state_dir is not None and not self.dry_run:
+            record_next_run(StateDir(self.config.state_dir), job.next_run_time,
+                            self.schedule.description)
 
     def _on_event(self, event: JobEvent) -> None:
         if event.job_id != SYNC_JOB:
@@ -331,10 +341,11 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     return bool(libc.mallopt(m_arena_max, arenas))
 
 
-def main(config_path: Path, config: SyncdConfig) -> int:
+def main(config_path: Path, config: SyncdConfig, *, dry_run: bool = False,
+         log_level: str | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT. 0 after a stop; 2 for an unusable schedule/port."""
     limit_malloc_arenas()
-    log.configure(config.logging.format, config.logging.level)
+    log.configure(config.logging.format, log_level or config.logging.level)
     # APScheduler's own warnings (a skipped or failed job) come back as our events.
     aps = logging.getLogger("apscheduler")
     aps.addHandler(logging.NullHandler())
@@ -345,4 +356,4 @@ def main(config_path: Path, config: SyncdConfig) -> int:
     except ValueError as exc:
         logger.error("config.invalid", config=str(config_path), error=str(exc))
         return 2
-    return Daemon(config_path, config, schedule).serve()
+    return Daemon(config_path, config, schedule, dry_run=dry_run, log_level=log_level).serve()

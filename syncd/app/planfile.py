@@ -68,26 +68,51 @@ def plan_lines(plan: Plan) -> list[str]:
     return lines
 
 
+# A plan longer than this many lines repeats its summary at the end, where the
+# reader of a long list (or of `tail`) is.
+REPEAT_SUMMARY_AFTER = 20
+
+
+def _summary_line(report: RunReport) -> str:
+    assert report.guarded is not None
+    if report.dry_run:
+        counts = report.guarded.allowed.counts()
+        verb = "Would apply"
+    else:  # what Nebuly accepted
+        fields = report.summary()
+        counts = {a: fields.get(f, 0) for a, f in (
+            ("insert", "inserted"), ("update", "updated"), ("deactivate", "deactivated"),
+            ("reactivate", "reactivated"), ("delete", "deleted"), ("unchanged", "unchanged"))}
+        verb = "Applied"
+    return (f"{verb}: {counts['insert']} insert, {counts['update']} update, "
+            f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
+            f"{counts['delete']} delete; {counts['unchanged']} unchanged")
+
+
 def print_plan(report: RunReport, out: TextIO) -> None:
     if report.guarded is None:
         return
-    plan = report.guarded.allowed
-    counts = plan.counts()
-    verb = "Would apply" if report.dry_run else "Planned"
-    out.write(f"{verb}: {counts['insert']} insert, {counts['update']} update, "
-              f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
-              f"{counts['delete']} delete; {counts['unchanged']} unchanged\n")
-    out.writelines(line + "\n" for line in plan_lines(plan))
+    summary = _summary_line(report)
+    lines = plan_lines(report.guarded.allowed)
     blocked = report.guarded.blocked
     if blocked.size:
-        out.write(f"Blocked by a guard ({blocked.size}):\n")
-        for trip in report.guarded.trips:
-            out.write(f"  ! {trip.message}\n")
-        for change in blocked.deactivations:
-            # Tags shown: "all 37 are in Legal" must be visible before approving.
-            out.write(f"  x deactivate  {change.end_user}  {_tags(change.before)}\n")
+        lines.append(f"Blocked by a guard ({blocked.size}):")
+        lines += [f"  ! {trip.message}" for trip in report.guarded.trips]
+        # Tags shown: "all 37 are in Legal" must be visible before approving.
+        lines += [f"  x deactivate  {c.end_user}  {_tags(c.before)}"
+                  for c in blocked.deactivations]
         for label, changes in (("update", blocked.updates),
                                ("reactivate", blocked.reactivations)):
-            out.writelines(f"  x {label:<11} {c.end_user}  {_diff(c)}\n" for c in changes)
-        for user in blocked.deletes:
-            out.write(f"  x delete      {user.end_user}  {_tags(user)}\n")
+            lines += [f"  x {label:<11} {c.end_user}  {_diff(c)}" for c in changes]
+        lines += [f"  x delete      {u.end_user}  {_tags(u)}" for u in blocked.deletes]
+    waiting = report.guarded.planned.waiting
+    if waiting:
+        lines.append(f"Waiting out the departure grace period ({len(waiting)}): missing from "
+                     "the sources, not deactivated yet")
+        lines += [f"  . grace       {end_user}" for end_user in waiting]
+    if report.pending_plan:
+        lines.append(f"Blocked changes wait as plan {report.pending_plan}: see `syncd status`")
+    out.write(summary + "\n")
+    out.writelines(line + "\n" for line in lines)
+    if len(lines) > REPEAT_SUMMARY_AFTER:
+        out.write(summary + "\n")

@@ -72,6 +72,19 @@ def _preview_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["table", "json"], default="table")
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="observe only: every scheduled run reads, plans, logs and exports "
+                        "metrics, and writes nothing (to Nebuly or state_dir)")
+
+
+def _explain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("end_user", metavar="ID", help="the person's end_user id (any case)")
+    parser.add_argument("--offline", action="store_true",
+                        help="read the sources only; do not read Nebuly")
+    _json_flag(parser)
+
+
 _SYNC = "syncd.app.sync_commands"
 _OPS = "syncd.app.commands"
 
@@ -82,7 +95,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("validate", "check a config file and say which sources it would read",
             f"{_SYNC}:validate", _validate_arguments),
     Command("run", "run as a daemon: sync on schedule, serve /livez /readyz /metrics",
-            f"{_SYNC}:daemon"),
+            f"{_SYNC}:daemon", _run_arguments),
     Command("schema", "print the config's JSON Schema (for editor completion)",
             f"{_SYNC}:schema", needs_config=False),
     Command("plans", "list plans blocked by a guard and waiting for approval", f"{_OPS}:plans",
@@ -94,5 +107,9 @@ COMMANDS: tuple[Command, ...] = (
             f"{_OPS}:rollback", _rollback_arguments),
     Command("preview", "show the Nebuly records the sources map to; no Nebuly call",
             f"{_OPS}:preview", _preview_arguments),
+    Command("status", "last run, failure streak, next run, pending plans, people in grace "
+            "(from state_dir; no call)", "syncd.app.status:status", _json_flag),
+    Command("explain", "why a person is or is not in the roster, and what the next run "
+            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

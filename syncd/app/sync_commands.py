@@ -8,8 +8,7 @@ import sys
 
 from syncd.app.planfile import print_plan, report_json, write_json_atomic
 from syncd.config.model import SyncdConfig, json_schema
-from syncd.config.secrets import read_secret
-from syncd.core.templates import template_attributes, template_problems
+from syncd.core.templates import template_attributes
 from syncd.run.orchestrator import run_once
 
 
@@ -23,7 +22,9 @@ def plan(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
     report = run_once(config, dry_run=dry_run, force=args.force)
-    if dry_run:
+    # At a terminal a person ran it: say what was done, as `plan` says what would be
+    # (the log line is for machines). Piped output stays as it was, for scripts.
+    if dry_run or sys.stdout.isatty():
         print_plan(report, sys.stdout)
     if args.plan_out is not None and report.guarded is not None:
         write_json_atomic(args.plan_out, report_json(report))
@@ -33,27 +34,16 @@ def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
 def daemon(args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.app import daemon as scheduler
 
-    return scheduler.main(args.config, config)
+    return scheduler.main(args.config, config, dry_run=args.dry_run, log_level=args.log_level)
 
 
 def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
-    problems = template_problems(config.sources)
-    try:
-        config.nebuly.resolve_api_key()
-    except ValueError as exc:
-        problems.append(str(exc))
-    for i, source in enumerate(config.sources):
-        for name in type(source).model_fields:
-            if name.endswith("_file") and getattr(source, name) is not None:
-                secret = name.removesuffix("_file")
-                if hasattr(source, secret):
-                    try:
-                        read_secret(getattr(source, secret), getattr(source, name), secret)
-                    except ValueError as exc:
-                        problems.append(f"sources[{i}].{exc}")
-    if problems:
+    from syncd.app.offline_checks import offline_checks
+
+    check = offline_checks(config, read_csv=not args.connect)
+    if check.problems:
         sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        sys.stderr.writelines(f"  {p}\n" for p in check.problems)
         return 2
     print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
           f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
@@ -63,7 +53,9 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
                                              "api_endpoint")
                       if (value := getattr(source, key, None))), "")
         attrs = ", ".join(sorted(template_attributes(source)))
-        print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
+        note = f" ({check.notes[source.name]})" if source.name in check.notes else ""
+        print(f"  source {source.name!r} ({source.type}): reads {where}{note}; "
+              f"attributes: {attrs}")
     return _connect_checks(config) if args.connect else 0
 
 

@@ -8,8 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
+from syncd.config.locate import did_you_mean, known_keys, line_of
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.core.model import IdCase
@@ -183,6 +192,18 @@ class SyncdConfig(BaseModel):
         "(the daemon's run, once, approve, rollback) to release state_dir before giving up "
         "with exit 7")
 
+    # The file this config was loaded from (not a key): hints that admins paste,
+    # such as `syncd approve ID --config FILE`, name it.
+    _origin: Path | None = PrivateAttr(default=None)
+
+    @property
+    def origin(self) -> Path | None:
+        return self._origin
+
+    def command_hint(self, command: str) -> str:
+        """`syncd COMMAND --config FILE`, ready to paste."""
+        return f"syncd {command} --config {self._origin}" if self._origin else f"syncd {command}"
+
     @model_validator(mode="after")
     def _unique_source_names(self) -> SyncdConfig:
         seen: set[str] = set()
@@ -244,22 +265,40 @@ def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
             continue
         if isinstance(node, dict) and part not in node and node.get("type") == part:
             continue  # discriminated-union tag, not a real key
-        if part.startswith("function-"):
-            continue
+        if part.startswith("function-") or (isinstance(node, dict) and part not in node
+                                             and part[:1].isupper()):
+            continue  # a validator's or a union branch's name (TagTemplate), not a key
         out += f".{part}" if out else part
         node = node.get(part) if isinstance(node, dict) else None
     return out or "(top level)"
 
 
-def format_validation_error(error: ValidationError, data: Any) -> list[str]:
+def format_validation_error(error: ValidationError, data: Any,
+                            tree: yaml.Node | None = None) -> list[str]:
+    """One line per problem: `path: message (line N)`, with the key probably meant for
+    an unknown one. `tree` is the file's YAML node tree (for the line numbers)."""
+    items = error.errors(include_url=False, include_input=False)
+    locs = [tuple(item["loc"]) for item in items]
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
+    known: set[str] | None = None
+    for item, loc in zip(items, locs, strict=True):
+        # A tag given as a mapping fails the union's string branch too; that half is
+        # noise ("tags.x.str: Input should be a valid string") next to the real problem.
+        if loc and loc[-1] == "str" and any(o[:len(loc) - 1] == loc[:-1] and o != loc
+                                            for o in locs):
+            continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "field required"
         elif item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see `syncd schema`)"
-        problems.append(f"{_format_loc(tuple(item['loc']), data)}: {message}")
+            known = known if known is not None else known_keys(json_schema())
+            hint = did_you_mean(str(loc[-1]), known)
+            message = (f"unknown key{hint} (see `syncd schema`)" if hint
+                       else "unknown key (check the spelling; see `syncd schema`)")
+        # The line goes last: every problem starts with the path it names.
+        line = line_of(tree, loc) if tree is not None and loc else None
+        where = f" (line {line})" if line is not None else ""
+        problems.append(f"{_format_loc(loc, data)}: {message}{where}")
     return problems
 
 
@@ -299,7 +338,8 @@ def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
     try:
         return SyncdConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, data)) from None
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        raise ConfigError(format_validation_error(exc, data, tree)) from None
 
 
 def load_config(path: Path) -> SyncdConfig:
@@ -309,8 +349,9 @@ def load_config(path: Path) -> SyncdConfig:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
-    config = parse_config(text, str(path))
-    return _resolve_relative_paths(config, path.parent)
+    config = _resolve_relative_paths(parse_config(text, str(path)), path.parent)
+    config._origin = path
+    return config
 
 
 def _resolve_relative_paths(config: SyncdConfig, base: Path) -> SyncdConfig:

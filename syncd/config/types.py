@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import (
     BeforeValidator,
-    Field,
     PlainSerializer,
+    WithJsonSchema,
 )
 
 from syncd.core.rules import Limit, TagSpec, TagTemplate, parse_limit
@@ -32,11 +32,22 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+# The JSON Schema says what the file may hold (what editors check), not the parsed
+# float or Limit: `interval: 1h` and `max_deactivations: "10%"` are correct files.
+_DURATION_SCHEMA = {"anyOf": [
+    {"type": "number", "exclusiveMinimum": 0},
+    {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"}],
+    "examples": ["30s", "15m", "1h"]}
+_LIMIT_SCHEMA = {"anyOf": [
+    {"type": "integer", "minimum": 0},
+    {"type": "string", "pattern": r"^\s*(\d+|\d+(\.\d+)?\s*%)\s*$"}],
+    "examples": ["10%", 25]}
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(lambda s: f"{s:g}s", return_type=str),
-    Field(json_schema_extra={"examples": ["30s", "15m", "1h"]}),
+    WithJsonSchema(_DURATION_SCHEMA, mode="validation"),
 ]
 
 
@@ -44,7 +55,7 @@ LimitValue = Annotated[
     Limit,
     BeforeValidator(parse_limit),
     PlainSerializer(str, return_type=str),
-    Field(json_schema_extra={"examples": ["10%", 25]}),
+    WithJsonSchema(_LIMIT_SCHEMA, mode="validation"),
 ]
 
 

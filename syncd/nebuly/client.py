@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
+from syncd import log
 from syncd.core.dates import parse_wire_date
 from syncd.core.model import NebulyUser, id_key
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
@@ -244,8 +245,13 @@ class NebulyClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        clock: Callable[[], float] = time.monotonic,
+        progress_every: float = 10.0,
     ) -> None:
         self.http = http
+        # A first load of a large roster is thousands of calls: say how far it is.
+        self.clock, self.progress_every = clock, progress_every
+        self._last_progress = clock()
         self.flavour = FLAVOURS[api]
         self.batch_size = batch_size
         self.retry = retry or RetryPolicy()
@@ -329,6 +335,7 @@ class NebulyClient:
                     failed += bad2
                     failed += [(u.end_user, "Nebuly applied neither the update nor the insert")
                                for u in still_missing]
+                self._progress(op, start + len(batch), len(users))
             except NebulyError as exc:
                 done = set(applied) | {u for u, _ in failed} | set(unconfirmed)
                 lost = [u.end_user for u in users[start:] if u.end_user not in done]
@@ -346,6 +353,13 @@ class NebulyClient:
                                     tuple(unconfirmed), tuple(uncertain))
         return WriteOutcome(tuple(applied), tuple(failed), crossed=tuple(crossed),
                             unconfirmed=tuple(unconfirmed), uncertain=tuple(uncertain))
+
+    def _progress(self, op: Op, done: int, total: int) -> None:
+        now = self.clock()
+        if now - self._last_progress >= self.progress_every:
+            self._last_progress = now
+            log.get_logger().info("apply.progress", op=op, done=done, total=total,
+                                  write_calls=self.write_calls)
 
     def _write_batch(
         self, op: Op, users: Sequence[NebulyUser], retried: bool = False
@@ -398,9 +412,11 @@ class NebulyClient:
                 response = self.http.request(method, self.flavour.path, content=content,
                                              headers=headers)
             except httpx.TimeoutException:
-                problem = "timed out"
+                problem = f"timed out (nebuly.timeout {self.http.timeout.read or 0:g}s)"
             except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
+                # The OS's words ("Connection refused", "Name or service not known")
+                # are what an admin can act on; the class name alone is not.
+                problem = f"connection failed: {_cause(exc)} ({type(exc).__name__})"
             else:
                 if response.status_code in (401, 403):
                     raise NebulyAuthError(
@@ -413,14 +429,33 @@ class NebulyClient:
             attempt += 1
             if delay is None:
                 delay = self.retry.backoff(attempt, self.rng)
+            host = _host(self.http.base_url)
             if attempt > self.retry.max_retries or waited + delay > self.retry.max_total_wait:
                 raise NebulyUnavailable(
-                    f"{method} {self.flavour.path}: {problem}; gave up after {attempt} "
+                    f"{method} {host}{self.flavour.path}: {problem}; gave up after {attempt} "
                     f"attempt(s) and {waited:.0f}s of waiting (nebuly.max_retries, "
                     "nebuly.max_retry_wait)")
+            # Waiting is never silent: an unreachable Nebuly is minutes of retries.
+            log.get_logger().warning("nebuly.retry", method=method, host=host,
+                                     attempt=attempt, max_retries=self.retry.max_retries,
+                                     wait_s=round(delay, 3), cause=problem)
             self.retries += 1
             self.sleep(delay)
             waited += delay
+
+
+def _host(url: httpx.URL) -> str:
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a transport error, e.g. "[Errno 111] Connection refused"."""
+    for _ in range(10):  # chains are short; never follow a cycle
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return str(exc) or type(exc).__name__
 
 
 def _returned_ids(body: bytes) -> set[str]:

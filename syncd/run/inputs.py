@@ -4,7 +4,8 @@ merged into one desired roster, and a Nebuly client configured from the config."
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import httpx
@@ -12,10 +13,12 @@ import httpx
 from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
-from syncd.core.model import SourceRecord
+from syncd.core.model import RecordProblem, SourceRecord
+from syncd.core.plan import Missing
+from syncd.core.policy import GuardedPlan, decide
 from syncd.core.rules import Departed, Mode, PlanPolicy
 from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
-from syncd.nebuly.client import NebulyClient
+from syncd.nebuly.client import NebulyClient, Roster
 from syncd.nebuly.retry import RetryPolicy
 from syncd.run.report import SourceStats
 from syncd.sources.base import Source, SourceError
@@ -52,15 +55,10 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
                                                                         read.problems)
         seconds = clock() - start
         problems = [*read.problems, *result.problems]
-        for problem in problems[:MAX_LOGGED_PROBLEMS]:
-            logger.warning("record.skipped", source=source.name, record=problem.origin,
-                           reason=problem.message)
+        _log_skipped(logger, source.name, problems)
         for notice in result.notices[:MAX_LOGGED_PROBLEMS]:
             logger.warning("record.adjusted", source=source.name, record=notice.origin,
                            reason=notice.message)
-        if len(problems) > MAX_LOGGED_PROBLEMS:
-            logger.warning("record.skipped_more", source=source.name,
-                           count=len(problems) - MAX_LOGGED_PROBLEMS)
         if read.records and (unseen := _never_seen(source_config, read.records)):
             # Most likely a typo in a template: loud, because every user would lose
             # that tag (the tag-removal cap holds the updates back).
@@ -80,6 +78,22 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
     return mapped, stats
 
 
+def _log_skipped(logger: Any, source: str, problems: Sequence[RecordProblem]) -> None:
+    """One line per distinct reason: the same mistake on every row (a wrong delimiter,
+    a column absent from the export) is one line with a count, not fifty."""
+    by_reason: dict[str, list[str]] = {}
+    for problem in problems:
+        by_reason.setdefault(problem.message, []).append(problem.origin)
+    reasons = list(by_reason.items())
+    for reason, origins in reasons[:MAX_LOGGED_PROBLEMS]:
+        extra = {"count": len(origins), "last": origins[-1]} if len(origins) > 1 else {}
+        logger.warning("record.skipped", source=source, record=origins[0], reason=reason,
+                       **extra)
+    if len(reasons) > MAX_LOGGED_PROBLEMS:
+        logger.warning("record.skipped_more", source=source,
+                       count=sum(len(o) for _, o in reasons[MAX_LOGGED_PROBLEMS:]))
+
+
 def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
                  clock: Callable[[], float] = time.perf_counter
                  ) -> tuple[MergedRoster, list[SourceStats]]:
@@ -93,6 +107,17 @@ def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
         logger.warning("tags.capped", tag=cap.tag, kept=list(cap.kept),
                        replaced=list(cap.replaced[:20]), users=cap.users)
     return merged, stats
+
+
+def decide_run(config: SyncdConfig, merged: MergedRoster, roster: Roster, today: date,
+               missing: Mapping[str, Missing], *, force: bool) -> GuardedPlan:
+    """The core's plan for a run (and for `syncd explain`): one call, so both agree.
+    People whose record was unreadable (in a source or in Nebuly's list) exist:
+    never insert, overwrite or deactivate them on the strength of a bad read."""
+    return decide(merged.users, roster.users, plan_policy(config), today,
+                  cap=config.policy.max_deactivations,
+                  max_tag_removals=config.policy.max_tag_removals, force=force,
+                  protected=merged.protected_ids | roster.unusable_ids, missing=missing)
 
 
 def nebuly_client(config: SyncdConfig, http: httpx.Client, *,

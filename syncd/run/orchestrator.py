@@ -28,12 +28,19 @@ from syncd.core.policy import GuardedPlan, decide, without_destructive
 from syncd.core.templates import template_problems
 from syncd.nebuly.client import NebulyClient, NebulyError, Roster, gc_paused, make_http_client
 from syncd.run.apply import ApplyResult, apply_plan
-from syncd.run.inputs import MAX_LOGGED_PROBLEMS, nebuly_client, plan_policy, read_desired
+from syncd.run.inputs import (
+    MAX_LOGGED_PROBLEMS,
+    decide_run,
+    nebuly_client,
+    plan_policy,
+    read_desired,
+)
 from syncd.run.lock import StateLock, StateLocked
 from syncd.run.records import keep_sync_records
 from syncd.run.report import ExitCode, OperatorResult, RunReport, SourceStats, new_run_id
 from syncd.run.settle import settle_unconfirmed
 from syncd.run.state import StateDir, StateError
+from syncd.run.status_record import record_run
 from syncd.sources.base import Source, SourceError
 from syncd.sources.factory import build_source
 
@@ -142,6 +149,7 @@ class Orchestrator:
         self.state = StateDir(config.state_dir) if config.state_dir else None
         self.durations: dict[str, float] = {}
         self.t0 = clock()
+        self.note = ""  # said after an operator command's result
 
     def execute(self, intent: Intent) -> RunReport | OperatorResult:
         if isinstance(intent, Sync):
@@ -215,6 +223,10 @@ class Orchestrator:
                     f"plan {intent.plan_id} expired at {stored.expires_at:%Y-%m-%d %H:%M} UTC "
                     "(policy.plan_expiry); the next run will block again if the departures "
                     "are real"))
+            if stored.superseded_by:
+                self.note = (f"; plan {stored.plan_id} was superseded by "
+                             f"{self.state.successor(stored)}, which stays pending: only what "
+                             f"{stored.plan_id} held and is still due was applied")
             return stored.changes
         if isinstance(intent, Rollback):
             assert self.state is not None
@@ -284,12 +296,8 @@ class Orchestrator:
         merged, roster = context.merged, context.roster
         # People whose record was unreadable (in a source or in Nebuly's list) exist:
         # never insert, overwrite or deactivate them on the strength of a bad read.
-        protected = merged.protected_ids | roster.unusable_ids
-        guarded = decide(merged.users, roster.users, plan_policy(self.config), self.today,
-                         cap=self.config.policy.max_deactivations,
-                         max_tag_removals=self.config.policy.max_tag_removals,
-                         force=not isinstance(intent, Sync) or intent.force,
-                         protected=protected, missing=context.missing)
+        guarded = decide_run(self.config, merged, roster, self.today, context.missing,
+                             force=not isinstance(intent, Sync) or intent.force)
         if isinstance(intent, Approve):
             return guarded, approvable(recorded, guarded.allowed, merged.users.keys(),
                                        roster.users, self.today)
@@ -379,7 +387,7 @@ class Orchestrator:
               write_calls=result.write_calls, **counts)
         verb = "would change" if intent.dry_run else "changed"
         message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
-                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}")
+                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}{self.note}")
         return OperatorResult(code, message, operation.plan, operation.skipped, result,
                               self.run_id)
 
@@ -399,4 +407,6 @@ class Orchestrator:
         report.durations["total"] = self.clock() - self.t0
         level = "info" if report.exit_code == ExitCode.OK else "error"
         getattr(self.logger, level)("sync.finished", **report.summary())
+        if self.state is not None and not report.dry_run and report.status != "state_locked":
+            record_run(self.state, report, self.logger)  # for `syncd status`
         return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -43,13 +44,31 @@ def _save_pending(state: StateDir, run_id: str, config: SyncdConfig, guarded: Gu
                          (Action.REACTIVATE, blocked.reactivations)):
         changes += tuple((action.value, c.before, c.after) for c in kind)
     changes += tuple((Action.DELETE.value, u, None) for u in blocked.deletes)
-    # The newest blocked plan replaces older ones: an hourly daemon would
-    # otherwise pile up one per run, each stale.
-    for older in state.list_plans():
-        state.close_plan(older.plan_id, "superseded")
+    # The same blocked changes as a plan still pending keep that plan and its id:
+    # an hourly daemon must not turn the id in yesterday's alert into "no plan".
+    pending = state.list_plans()
+    for plan in pending:
+        if not plan.expired(now) and _same(plan.changes, changes):
+            logger.warning("plan.pending", plan_id=plan.plan_id, users=len(changes),
+                           since=plan.created_at.isoformat(timespec="seconds"),
+                           approve=config.command_hint(f"approve {plan.plan_id}"))
+            return plan.plan_id
+    # Different changes: the newest plan replaces older ones (an hourly daemon would
+    # otherwise pile up one per run, each stale). A replaced id stays approvable:
+    # it applies what it held that is still due.
+    for older in pending:
+        state.supersede(older, run_id)
     state.save_plan(StoredPlan(
         run_id, now, now + timedelta(seconds=config.policy.plan_expiry),
         "; ".join(t.message for t in guarded.trips), changes))
     logger.warning("plan.pending", plan_id=run_id, users=len(changes),
-                   approve=f"syncd approve {run_id}")
+                   approve=config.command_hint(f"approve {run_id}"),
+                   **({"supersedes": [p.plan_id for p in pending]} if pending else {}))
     return run_id
+
+
+def _same(a: Sequence[tuple[str, NebulyUser, NebulyUser | None]],
+          b: Sequence[tuple[str, NebulyUser, NebulyUser | None]]) -> bool:
+    def key(change: tuple[str, NebulyUser, NebulyUser | None]) -> tuple[str, str]:
+        return change[0], change[1].end_user
+    return sorted(a, key=key) == sorted(b, key=key)

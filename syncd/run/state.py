@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from syncd import log
 from syncd.core.model import NebulyUser
 from syncd.core.plan import Missing
 
+_SUPERSEDED = "plans/superseded"
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 
 
@@ -108,6 +109,8 @@ class StoredPlan:
     reason: str
     # (action, before, after) for each blocked deactivation/delete.
     changes: tuple[tuple[str, NebulyUser, NebulyUser | None], ...]
+    # Set once a newer blocked plan replaced this one: its id stays approvable.
+    superseded_by: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -139,6 +142,11 @@ class StateDir:
         })
         return path
 
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        """When a run was recorded, its kind (sync, approve, rollback) and what it undid."""
+        _, doc = self._load("runs", run_id)
+        return {k: doc.get(k) for k in ("recorded_at", "kind", "rollback_of")}
+
     def load_run(self, run_id: str) -> list[tuple[str, NebulyUser | None, NebulyUser | None]]:
         """Raises StateError naming the file when it is missing or malformed."""
         path, doc = self._load("runs", run_id)
@@ -159,19 +167,33 @@ class StateDir:
 
     # -- pending plans ----------------------------------------------------------
 
-    def save_plan(self, plan: StoredPlan) -> Path:
-        path = self.root / "plans" / f"{plan.plan_id}.json"
-        write_json_atomic(path, {
+    def save_plan(self, plan: StoredPlan, folder: str = "plans") -> Path:
+        path = self.root / folder / f"{plan.plan_id}.json"
+        doc = {
             "plan_id": plan.plan_id, "reason": plan.reason,
             "created_at": plan.created_at.isoformat(timespec="seconds"),
             "expires_at": plan.expires_at.isoformat(timespec="seconds"),
             "changes": _changes_to_json(plan.changes),
-        })
+        }
+        if plan.superseded_by:
+            doc["superseded_by"] = plan.superseded_by
+        write_json_atomic(path, doc)
         return path
 
+    def supersede(self, plan: StoredPlan, by: str) -> None:
+        """Move a pending plan aside, noting its successor: an id an admin got from an
+        alert must still mean what was reviewed (see Orchestrator._recorded)."""
+        self.save_plan(replace(plan, superseded_by=by), _SUPERSEDED)
+        (self.root / "plans" / f"{plan.plan_id}.json").unlink(missing_ok=True)
+
     def load_plan(self, plan_id: str) -> StoredPlan:
-        """Raises StateError naming the file when it is missing or malformed."""
-        path, doc = self._load("plans", plan_id)
+        """A pending plan, or one superseded by a newer plan (`superseded_by` set).
+        Raises StateError naming the file when it is missing or malformed."""
+        if _ID.match(plan_id) and not (self.root / "plans" / f"{plan_id}.json").exists() \
+                and (self.root / _SUPERSEDED / f"{plan_id}.json").is_file():
+            path, doc = self._load(_SUPERSEDED, plan_id)
+        else:
+            path, doc = self._load("plans", plan_id)
         try:
             changes = []
             for change in _changes(doc):
@@ -180,9 +202,22 @@ class StateDir:
                     raise ValueError("a change has no 'before'")
                 changes.append((_text(change, "action"), before, user_from_json(change["after"])))
             return StoredPlan(_text(doc, "plan_id"), _aware(doc["created_at"]),
-                              _aware(doc["expires_at"]), _text(doc, "reason"), tuple(changes))
+                              _aware(doc["expires_at"]), _text(doc, "reason"), tuple(changes),
+                              doc.get("superseded_by"))
         except _SHAPE_ERRORS as exc:
             raise _unreadable(path, exc) from None
+
+    def successor(self, plan: StoredPlan) -> str:
+        """The id of the plan that replaced `plan` and is itself still pending (or the
+        last one of the chain)."""
+        seen = {plan.plan_id}
+        while plan.superseded_by and plan.superseded_by not in seen:
+            seen.add(plan.superseded_by)
+            try:
+                plan = self.load_plan(plan.superseded_by)
+            except StateError:
+                break
+        return plan.superseded_by or plan.plan_id
 
     def list_plans(self, problems: list[str] | None = None) -> list[StoredPlan]:
         """Pending plans, oldest first.
@@ -204,6 +239,8 @@ class StateDir:
     def close_plan(self, plan_id: str, outcome: str) -> None:
         """Move a plan out of the pending set, keeping it for the record."""
         source = self.root / "plans" / f"{plan_id}.json"
+        if not source.exists():
+            source = self.root / _SUPERSEDED / f"{plan_id}.json"
         target = self.root / "plans" / outcome / f"{plan_id}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)

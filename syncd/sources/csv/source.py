@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 from syncd.core.templates import unknown_attributes
 from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
@@ -29,15 +30,17 @@ class CsvSource:
         path = self.config.path
         csv.field_size_limit(_FIELD_LIMIT)
         try:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
+            with path.open(encoding=self.config.encoding, newline="") as handle:
                 return self._parse(csv.reader(handle, delimiter=self.config.delimiter))
         except FileNotFoundError:
             raise SourceError(self.name, f"{path}: file not found") from None
         except OSError as exc:
             raise SourceError(self.name, f"{path}: cannot read: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise SourceError(self.name, f"{path}: not UTF-8 (byte {exc.start}); "
-                              "export the file as UTF-8") from None
+        except UnicodeDecodeError:
+            raise SourceError(self.name, (
+                f"{path}: line {_first_undecodable_line(path, self.config.encoding)} is not "
+                f"{self.config.encoding}; export the file as UTF-8, or set the file's "
+                "encoding on the source (a Windows export is often encoding: cp1252)")) from None
         except csv.Error as exc:
             raise SourceError(self.name, f"{path}: malformed CSV: {exc}") from None
 
@@ -79,3 +82,18 @@ class CsvSource:
                 continue
             append(SourceRecord(dict(zip(columns, row, strict=True)), origin))
         return SourceRead(records, problems)
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | str:
+    """Where the decoding failed, as an admin looks for it (the decoder's byte offset
+    is relative to a read buffer, not to the file)."""
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError:
+                    return number
+    except OSError:
+        pass
+    return "?"
