@@ -80,7 +80,11 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write() per event, text and newline together: print() (PrintLogger)
+        # writes them separately, and an unbuffered stream (PYTHONUNBUFFERED, as in
+        # the image) turns that into two write(2) calls, which container runtimes
+        # record as a partial line followed by an empty one.
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     # Libraries (azure-identity, msal, ldap3, apscheduler) log through the stdlib:
