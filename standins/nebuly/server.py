@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import os
 import signal
+import ssl
 import tempfile
 import threading
 import time
@@ -92,7 +93,10 @@ class NebulyStandIn:
         missing_update: MissingUpdate = "omit",
         max_batch: int | None = None,
         timestamps: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        # tls: serve HTTPS with this server context (a throwaway CA's certificate).
+        self._tls = tls
         self._expected_auth = f"Bearer {api_key}".encode()
         self._state_file = state_file
         self._existing_insert: ExistingInsert = existing_insert
@@ -119,6 +123,10 @@ class NebulyStandIn:
             self._roster.replace_all(_users_field_or_raise(self._state_file.read_bytes()))
         self._stopping.clear()
         self._server = StandInServer(host, port, self)
+        if self._tls is not None:
+            # The handshake happens in accept(); a client that rejects the
+            # certificate makes accept() fail, which socketserver ignores.
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -155,7 +163,8 @@ class NebulyStandIn:
             raise RuntimeError("stand-in not started")
         host, port = self._server.server_address[:2]
         assert isinstance(host, str)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     # -- test helpers ----------------------------------------------------
     def seed(self, users: list[dict[str, Any]]) -> None:
@@ -384,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--existing-insert", choices=["omit", "409", "upsert"], default="omit")
     parser.add_argument("--missing-update", choices=["omit", "404", "upsert"], default="omit")
     parser.add_argument("--max-batch", type=int)
+    parser.add_argument(
+        "--tls-dir", type=Path, metavar="DIR",
+        help="serve HTTPS with a throwaway CA written to DIR (ca.pem: give it to nebuly.ca_file)")
     args = parser.parse_args(argv)
     api_key = args.api_key or os.environ.get(args.api_key_env)
     if not api_key:
@@ -395,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         existing_insert=args.existing_insert,
         missing_update=args.missing_update,
         max_batch=args.max_batch,
+        tls=_throwaway_tls(args.tls_dir) if args.tls_dir else None,
     )
     stop = threading.Event()
 
@@ -412,6 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         standin.stop()
     return 0
+
+
+def _throwaway_tls(directory: Path) -> ssl.SSLContext:
+    from standins.entra.tls import make_tls, server_context
+
+    return server_context(make_tls(directory))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from syncd.config.locate import did_you_mean, known_keys, line_of
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.core.model import IdCase
+from syncd.net import trust_context
 from syncd.sources.csv.config import CsvSourceConfig
 from syncd.sources.entra.config import EntraSourceConfig
 from syncd.sources.google.config import GoogleSourceConfig
@@ -56,6 +58,9 @@ class NebulyConfig(BaseModel):
     max_retry_wait: Duration = Field(
         default=300.0, description="total time one call may spend waiting between retries"
     )
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA certificate(s) trusted for Nebuly besides the OS "
+        "trust store, e.g. a TLS-inspecting proxy's CA")
 
     @model_validator(mode="after")
     def _one_key(self) -> NebulyConfig:
@@ -71,6 +76,10 @@ class NebulyConfig(BaseModel):
 
     def resolve_api_key(self) -> str:
         return read_secret(self.api_key, self.api_key_file, "nebuly.api_key")
+
+    def trust(self) -> ssl.SSLContext:
+        """TLS trust for Nebuly; raises TrustError (a ValueError) for an unusable ca_file."""
+        return trust_context(self.ca_file, what="nebuly.ca_file")
 
 
 class OwnerTag(BaseModel):
@@ -365,8 +374,10 @@ def _resolve_relative_paths(config: SyncdConfig, base: Path) -> SyncdConfig:
         }
         sources.append(source.model_copy(update=updates) if updates else source)
     nebuly = config.nebuly
-    if nebuly.api_key_file is not None and not nebuly.api_key_file.is_absolute():
-        nebuly = nebuly.model_copy(update={"api_key_file": base / nebuly.api_key_file})
+    for name in ("api_key_file", "ca_file"):
+        value = getattr(nebuly, name)
+        if value is not None and not value.is_absolute():
+            nebuly = nebuly.model_copy(update={name: base / value})
     state_dir = config.state_dir
     if state_dir is not None and not state_dir.is_absolute():
         state_dir = base / state_dir

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from syncd import log
 from syncd.core.dates import parse_wire_date
 from syncd.core.model import NebulyUser, id_key
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from syncd.net import is_untrusted_certificate, trust_context, untrusted_message
 
 Api = Literal["platform-users", "eligible-users"]
 Op = Literal["insert", "update"]
@@ -413,6 +415,12 @@ class NebulyClient:
                                              headers=headers)
             except httpx.TimeoutException:
                 problem = f"timed out (nebuly.timeout {self.http.timeout.read or 0:g}s)"
+            except httpx.ConnectError as exc:
+                if is_untrusted_certificate(exc):
+                    # Retrying cannot help: the trust store decides, not the network.
+                    raise NebulyError(
+                        untrusted_message(self.http.base_url, "nebuly.ca_file")) from None
+                problem = f"connection failed: {_cause(exc)} ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 # The OS's words ("Connection refused", "Name or service not known")
                 # are what an admin can act on; the class name alone is not.
@@ -487,7 +495,13 @@ def _status_message(what: str, response: httpx.Response) -> str:
 
 
 def make_http_client(base_url: str, api_key: str, timeout: float,
-                     transport: httpx.BaseTransport | None = None) -> httpx.Client:
+                     transport: httpx.BaseTransport | None = None, *,
+                     verify: ssl.SSLContext | None = None) -> httpx.Client:
+    """The client for Nebuly: OS trust store unless `verify` is given (see syncd.net).
+
+    HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY apply (httpx reads them; the proxy's
+    own connections verify with the same context).
+    """
     from syncd import __version__
 
     return httpx.Client(
@@ -495,4 +509,5 @@ def make_http_client(base_url: str, api_key: str, timeout: float,
         headers={"Authorization": f"Bearer {api_key}", "User-Agent": f"syncd/{__version__}"},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         transport=transport,
+        verify=verify if verify is not None else trust_context(),
     )

@@ -190,6 +190,7 @@ class Orchestrator:
                 raise ValueError(problems[0])  # named by its field, as validate names it
             api_key = config.nebuly.resolve_api_key()
             log.register_secret(api_key)
+            trust = config.nebuly.trust()
             sources = self.sources
             if reads_sources and sources is None:
                 sources = [build_source(s) for s in config.sources]
@@ -209,7 +210,8 @@ class Orchestrator:
 
         if self.http is not None:
             return self._with_nebuly(intent, self.http, context, recorded, sources)
-        with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as own:
+        with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout,
+                              verify=trust) as own:
             return self._with_nebuly(intent, own, context, recorded, sources)
 
     def _recorded(self, intent: Intent) -> Sequence[Any]:

@@ -1,11 +1,13 @@
 """Helpers the HTTP-based sources (Entra, Okta, Google) share: secret-free error
-text and the trust store for `ca_file`. Standard library only."""
+text and the trust store for `ca_file` (syncd.net)."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
+
+from syncd.net import TrustError, trust_context
 
 MAX_DETAIL = 400
 
@@ -30,12 +32,13 @@ def tls_hint(detail: str) -> str:
     return ""
 
 
-def trust(ca_file: Path | None) -> ssl.SSLContext | bool:
-    """The SSL context trusting `ca_file`, or True (the system's trust store)."""
-    if ca_file is None:
-        return True
+def trust(ca_file: Path | None) -> ssl.SSLContext:
+    """The OS trust store plus `ca_file`, as every HTTPS client of syncd trusts (syncd.net).
+
+    Not httpx's default (certifi's bundle only): a company's proxy CA installed on
+    the host must be trusted without configuring each source.
+    """
     try:
-        return ssl.create_default_context(cafile=str(ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise CaFileError(f"ca_file: cannot load {ca_file} as PEM certificates "
-                          f"({exc.strerror or exc})") from None
+        return trust_context(ca_file, what="ca_file")
+    except TrustError as exc:
+        raise CaFileError(str(exc)) from None

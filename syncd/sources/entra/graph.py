@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from syncd.net import proxy_for
 from syncd.sources.common import CaFileError, trust
 from syncd.sources.entra.config import EntraSourceConfig
 
@@ -96,14 +97,17 @@ class GraphSession:
         from msgraph_core.middleware import GraphTelemetryHandler
 
         config = self.config
+        # The OS trust store plus ca_file (a TLS-inspecting proxy's CA), as for Nebuly.
         try:
             verify = trust(config.ca_file)
         except CaFileError as exc:
             raise SessionSetupError(str(exc)) from None
         # Our own transport, so we can close it: AsyncClient.aclose() does not
         # close the one msgraph_core wraps. HTTP/1.1: pages are read one after
-        # the other, so HTTP/2 multiplexing gains nothing and costs CPU.
-        self._transport = httpx.AsyncHTTPTransport(verify=verify)
+        # the other, so HTTP/2 multiplexing gains nothing and costs CPU. An explicit
+        # transport gets no proxy from httpx: HTTPS_PROXY/NO_PROXY are applied here.
+        self._transport = httpx.AsyncHTTPTransport(
+            verify=verify, proxy=proxy_for(config.graph_url))
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0))
         client = httpx.AsyncClient(transport=self._transport, timeout=timeout)
         self._client = client
