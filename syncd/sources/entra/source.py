@@ -65,6 +65,12 @@ class EntraSource:
 
     async def _read(self, box: list[SourceRead]) -> None:
         try:
+            # auth, errors and graph import the SDKs only when used: check they
+            # are there (the slim image has neither), so a missing one is
+            # reported as such instead of crashing the run.
+            import azure.identity.aio  # noqa: F401
+            import msgraph.graph_service_client  # noqa: F401
+
             from syncd.sources.entra.auth import CredentialSetupError, build_credential
             from syncd.sources.entra.errors import translate
             from syncd.sources.entra.graph import GraphSession
