@@ -7,7 +7,7 @@
 # requirements/dev.txt   everything `make test` installs (.[all,dev]): scripts/setup.sh
 # requirements/core.txt  syncd without extras (CSV; LDAP with ldap3): `make demo`
 # requirements/slim.txt  the slim image: CSV + LDAP with the C backend (.[ldap-fast])
-# requirements/full.txt  the full image: + Entra ID (.[ldap-fast,entra])
+# requirements/full.txt  the full image: every extra but dev (Entra ID and any other source)
 # requirements/build.txt pip/setuptools/wheel the image build uses to install syncd itself
 #
 # Each file pins exact versions with the hashes of every published file of that
@@ -37,5 +37,10 @@ extra_args=("$@")
 compile requirements/dev.txt pyproject.toml --extra all --extra dev "${extra_args[@]}"
 compile requirements/core.txt pyproject.toml -c requirements/dev.txt "${extra_args[@]}"
 compile requirements/slim.txt pyproject.toml --extra ldap-fast -c requirements/dev.txt "${extra_args[@]}"
-compile requirements/full.txt pyproject.toml --extra ldap-fast --extra entra -c requirements/dev.txt "${extra_args[@]}"
+# full: every extra but dev (and the `all` alias), so a new source's extra joins the image.
+mapfile -t full_extras < <("$PY" -c 'import tomllib
+for name in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]:
+    if name not in ("dev", "all"):
+        print("--extra"); print(name)')
+compile requirements/full.txt pyproject.toml "${full_extras[@]}" -c requirements/dev.txt "${extra_args[@]}"
 compile requirements/build.txt requirements/build.in "${extra_args[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run every check: lint, types, layering, tests, deploy files.
+# Set up (if needed) and run every check: lint, types, layering, tests, deploy files,
+# and the image smoke test where a container tool is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh full
@@ -12,3 +13,7 @@ if [ -f scripts/check-deploy.sh ]; then
 fi
 echo "== pytest"
 pytest -q "$@"
+# Builds and runs the slim image when buildah + podman or docker are installed; otherwise
+# it prints "image-smoke: SKIPPED: ..." and exits 0.
+echo "== image smoke"
+PYTHON=.venv/bin/python bash scripts/image-smoke.sh
