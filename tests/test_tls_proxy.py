@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,7 +21,11 @@ from standins.nebuly.server import NebulyStandIn
 from syncd.config.model import load_config
 from syncd.run.orchestrator import run_once
 from tests.conftest import CANARIES, CANARY_API_KEY, config_text, person, roster, write_csv
+from tests.conftest_entra import Entra, entra_server, graph
 from tests.connect_proxy import ConnectProxy
+from tests.test_entra_e2e import write_config
+
+__all__ = ["entra_server", "graph"]  # fixtures used by name
 
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -126,3 +131,26 @@ def test_graph_gets_the_proxy_the_environment_sets() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True, env=env)
     assert done.stdout.split() == ["http://proxy.example:3128", "None"]
+
+
+def test_entra_reads_graph_through_the_proxy(tmp_path: Path, standin: NebulyStandIn,
+                                             graph: Entra) -> None:
+    """The Graph client (explicit transport) and the sign-in both take HTTPS_PROXY."""
+    cfg, _ = write_config(tmp_path, standin, graph, str(graph.standin.identity.client_secret))
+    # Graph over HTTPS, named by address so that its tunnel is told apart from the
+    # sign-in's (same listener, reached as localhost).
+    https_port = urlsplit(graph.standin.graph_https_url).port
+    graph_target, login_target = f"127.0.0.1:{https_port}", f"localhost:{https_port}"
+    text = cfg.read_text(encoding="utf-8").replace(
+        f"graph_url: {graph.standin.graph_url}", f"graph_url: https://{graph_target}/v1.0")
+    cfg.write_text(text, encoding="utf-8")
+    with ConnectProxy() as proxy:
+        done = _once_via(cfg, HTTPS_PROXY=proxy.url)
+        assert done.returncode == 0, done.stderr
+        # Nebuly's stand-in is plain http:// here, which HTTPS_PROXY does not cover.
+        assert set(proxy.targets) == {graph_target, login_target}
+        assert len(roster(standin)) > 20  # the CSV's 20 and Entra's people
+        first = len(proxy.targets)
+        done = _once_via(cfg, HTTPS_PROXY=proxy.url, NO_PROXY="127.0.0.1,localhost")
+        assert done.returncode == 0, done.stderr
+        assert len(proxy.targets) == first
