@@ -43,4 +43,4 @@ for name in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-depe
     if name not in ("dev", "all"):
         print("--extra"); print(name)')
 compile requirements/full.txt pyproject.toml "${full_extras[@]}" -c requirements/dev.txt "${extra_args[@]}"
-compile requirements/build.txt requirements/build.in "${extra_args[@]}"
+compile requirements/build.txt requirements/build.in -c requirements/dev.txt "${extra_args[@]}"
