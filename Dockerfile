@@ -47,12 +47,13 @@ COPY syncd/ syncd/
 # syncd's own wheel, without dependencies: all of them came from the lock file above.
 # .pyc files are compiled now because the runtime root filesystem is read-only; the
 # Graph SDK's 16,700 generated modules are left out (syncd imports a few dozen, which
-# Python compiles in memory at start-up): their .pyc files would add 125 MB.
+# Python compiles in memory at start-up): their .pyc files would add 125 MB. aenum (an
+# Okta SDK dependency) ships a Python 2 file it never imports, which cannot compile.
 RUN /opt/build-tools/bin/pip wheel --no-deps --no-build-isolation -w /tmp/wheels . \
     && /opt/build-tools/bin/pip --python /opt/syncd/bin/python3 install --no-deps --no-compile \
          /tmp/wheels/syncd-*.whl \
     && /opt/syncd/bin/python3 -m compileall -q -j 0 \
-         -x '/msgraph/generated/' /opt/syncd/lib \
+         -x '/msgraph/generated/|/aenum/_py2\.py$' /opt/syncd/lib \
     && /opt/syncd/bin/python3 -c 'import syncd.app.cli' \
     && if [ "${VARIANT}" = slim ] && /opt/syncd/bin/python3 -c 'import msgraph' 2>/dev/null; then \
          echo "slim image must not contain the Entra SDK" >&2; exit 1; fi
