@@ -43,7 +43,7 @@ def missing_extra(config: SourceConfigBase) -> str | None:
     if extra is None:
         return None
     return (f"source {config.name!r}: {what}, which is not installed: "
-            f"run pip install 'syncd[{extra}]' (the container image has every extra)")
+            f"run pip install 'syncd[{extra}]' (the full container image has every extra)")
 
 
 def build_source(config: SourceConfigBase) -> Source:
