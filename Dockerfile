@@ -64,10 +64,14 @@ COPY --from=build /opt/syncd /opt/syncd
 RUN ["/opt/syncd/bin/python3", "-c", "import ldap, ldap3, apscheduler, msgraph, azure.identity, okta.request_executor, googleapiclient.discovery, google.oauth2.service_account, syncd"]
 
 # HOME=/tmp: libraries that want a cache dir get the writable tmpfs, not the read-only root.
+# SYNCD_HEALTH_HOST: outside a container health.host defaults to 127.0.0.1; in one, the
+# probes and the scraper come from outside, so the image binds all interfaces (a config's
+# health.host still wins).
 ENV PATH=/opt/syncd/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
+    SYNCD_HEALTH_HOST=0.0.0.0 \
     SYNCD_HEALTH_PORT=9464
 
 USER ${SYNCD_UID}:${SYNCD_GID}

@@ -129,6 +129,7 @@ class Daemon:
         self.config_path, self.config, self.schedule = config_path, config, schedule
         self.log = log.get_logger()
         self.metrics = Metrics(__version__)
+        self.metrics.observe_config(config)
         self.health = HealthState(schedule.period, config.health.stale_after, HEARTBEAT_TIMEOUT_S)
         self.stop = threading.Event()  # polled by the engine between write batches
         self.idle = threading.Event()
@@ -261,6 +262,7 @@ class Daemon:
             self.metrics.config_reloaded(False)
             return self.config
         self.metrics.config_reloaded(True)
+        self.metrics.observe_config(new)
         if new == self.config:
             return new
         old = self.config

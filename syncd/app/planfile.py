@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from syncd.core.model import Change, NebulyUser
 from syncd.core.plan import Plan
+from syncd.core.text import escape_controls
 from syncd.run.orchestrator import RunReport
 from syncd.run.state import write_json_atomic
 
@@ -69,25 +70,27 @@ def plan_lines(plan: Plan) -> list[str]:
 
 
 def print_plan(report: RunReport, out: TextIO) -> None:
+    """The plan as text. Ids and tag values come from Nebuly and the directory: every
+    control and bidi character in them is escaped, so none reaches the terminal."""
     if report.guarded is None:
         return
+    lines: list[str] = []
     plan = report.guarded.allowed
     counts = plan.counts()
     verb = "Would apply" if report.dry_run else "Planned"
-    out.write(f"{verb}: {counts['insert']} insert, {counts['update']} update, "
-              f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
-              f"{counts['delete']} delete; {counts['unchanged']} unchanged\n")
-    out.writelines(line + "\n" for line in plan_lines(plan))
+    lines.append(f"{verb}: {counts['insert']} insert, {counts['update']} update, "
+                 f"{counts['deactivate']} deactivate, {counts['reactivate']} reactivate, "
+                 f"{counts['delete']} delete; {counts['unchanged']} unchanged")
+    lines += plan_lines(plan)
     blocked = report.guarded.blocked
     if blocked.size:
-        out.write(f"Blocked by a guard ({blocked.size}):\n")
-        for trip in report.guarded.trips:
-            out.write(f"  ! {trip.message}\n")
-        for change in blocked.deactivations:
-            # Tags shown: "all 37 are in Legal" must be visible before approving.
-            out.write(f"  x deactivate  {change.end_user}  {_tags(change.before)}\n")
+        lines.append(f"Blocked by a guard ({blocked.size}):")
+        lines += [f"  ! {trip.message}" for trip in report.guarded.trips]
+        # Tags shown: "all 37 are in Legal" must be visible before approving.
+        lines += [f"  x deactivate  {c.end_user}  {_tags(c.before)}"
+                  for c in blocked.deactivations]
         for label, changes in (("update", blocked.updates),
                                ("reactivate", blocked.reactivations)):
-            out.writelines(f"  x {label:<11} {c.end_user}  {_diff(c)}\n" for c in changes)
-        for user in blocked.deletes:
-            out.write(f"  x delete      {user.end_user}  {_tags(user)}\n")
+            lines += [f"  x {label:<11} {c.end_user}  {_diff(c)}" for c in changes]
+        lines += [f"  x delete      {user.end_user}  {_tags(user)}" for user in blocked.deletes]
+    out.writelines(escape_controls(line) + "\n" for line in lines)

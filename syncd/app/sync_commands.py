@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 
+from syncd import log
 from syncd.app.planfile import print_plan, report_json, write_json_atomic
 from syncd.config.model import SyncdConfig, json_schema
 from syncd.config.secrets import read_secret
+from syncd.config.security import warn_insecure_transports
 from syncd.core.templates import template_attributes, template_problems
+from syncd.core.text import escape_controls
 from syncd.run.orchestrator import run_once
 
 
@@ -52,23 +55,27 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
                     except ValueError as exc:
                         problems.append(f"sources[{i}].{exc}")
     if problems:
-        sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        sys.stderr.write(f"syncd: {escape_controls(str(args.config))} is not a usable config:\n")
+        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n" for p in problems)
         return 2
-    print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
-          f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
+    lines = [f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
+             f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}."]
     for source in config.sources:
         # The file, server or API endpoint each kind of source reads.
         where = next((str(value) for key in ("path", "url", "graph_url", "org_url",
                                              "api_endpoint")
                       if (value := getattr(source, key, None))), "")
         attrs = ", ".join(sorted(template_attributes(source)))
-        print(f"  source {source.name!r} ({source.type}): reads {where}; attributes: {attrs}")
+        lines.append(f"  source {source.name!r} ({source.type}): reads {where}; "
+                     f"attributes: {attrs}")
+    # Allowed is not silent: the admin reads it here, the log pipeline gets the event.
+    for item in warn_insecure_transports(config, log.get_logger()):
+        lines.append(f"  warning: {item.where} ({item.key}): {item.risk}")
+    print("\n".join(escape_controls(line) for line in lines))
     return _connect_checks(config) if args.connect else 0
 
 
 def _connect_checks(config: SyncdConfig) -> int:
-    from syncd import log
     from syncd.sources.check import check_source
 
     # Only warnings (a skipped failover server) reach stderr; the report is on stdout.
@@ -78,12 +85,12 @@ def _connect_checks(config: SyncdConfig) -> int:
     for index, source in enumerate(config.sources):
         result = check_source(index, source)
         print(f"  source {source.name!r}: {'ok' if not result.problems else 'FAILED'}")
-        for line in result.lines:
-            print(f"    {line}")
+        for line in result.lines:  # directory values: escaped like every other output
+            print(f"    {escape_controls(line)}")
         problems.extend(result.problems)
     if problems:
         sys.stderr.write("syncd: a source cannot be read:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n" for p in problems)
         return 3
     return 0
 

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from syncd.config.secrets import read_secret
+from syncd import log
+from syncd.config.secrets import SECRET_KEYS, read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.core.model import IdCase
 from syncd.sources.csv.config import CsvSourceConfig
@@ -20,6 +32,8 @@ from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.okta.config import OktaSourceConfig
 
 REGION_URLS = {"us": "https://backend.nebuly.com", "eu": "https://backend.eu.nebuly.com"}
+# A config is a few KiB; anything this large is a mistake or an attack on the loader.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(Exception):
@@ -30,9 +44,32 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def is_loopback(host: str) -> bool:
+    """True for this machine: `localhost`, 127.0.0.0/8 and ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def userinfo_problem(url: str) -> str | None:
+    """A URL with `user:password@` carries a credential: refuse it without repeating it."""
+    netloc = urlsplit(url).netloc if "://" in url else ""
+    if "@" in netloc:
+        return "must not contain a user name or password (user:password@)"
+    return None
+
+
 class NebulyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Declared before base_url, whose check reads it.
+    allow_plaintext: bool = Field(
+        default=False,
+        description="allow an http:// base_url to a host other than this machine (the API key "
+        "travels in clear; warned about on every run)")
     base_url: str | None = Field(default=None, description="overrides region")
     region: Literal["us", "eu"] = "us"
     api: Literal["platform-users", "eligible-users"] = Field(
@@ -47,6 +84,23 @@ class NebulyConfig(BaseModel):
     max_retry_wait: Duration = Field(
         default=300.0, description="total time one call may spend waiting between retries"
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _safe_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if problem := userinfo_problem(value):
+            raise ValueError(f"{problem}; give the key in api_key or api_key_file")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an https:// URL such as https://backend.nebuly.com")
+        if (parts.scheme == "http" and not is_loopback(parts.hostname)
+                and not info.data.get("allow_plaintext")):
+            raise ValueError(
+                "plain http:// to a host other than this machine would send the API key in "
+                "clear; use https://, or (test setups only) set nebuly.allow_plaintext: true")
+        return value
 
     @model_validator(mode="after")
     def _one_key(self) -> NebulyConfig:
@@ -153,7 +207,12 @@ class ScheduleConfig(BaseModel):
 class HealthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
-    host: str = Field(default="0.0.0.0", description="address for /livez, /readyz, /metrics")  # noqa: S104
+    # Loopback unless told otherwise: /metrics is plain HTTP. The container image sets
+    # SYNCD_HEALTH_HOST=0.0.0.0, where the probes and the scraper come from outside.
+    host: str = Field(
+        default_factory=lambda: os.environ.get("SYNCD_HEALTH_HOST") or "127.0.0.1",
+        description="address for /livez, /readyz, /metrics (default 127.0.0.1, or "
+        "$SYNCD_HEALTH_HOST; the container image sets 0.0.0.0)")
     port: int = Field(default=9464, ge=0, le=65535)
     stale_after: float = Field(
         default=3.0, gt=0,
@@ -202,35 +261,65 @@ class SyncdConfig(BaseModel):
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
+# Values shorter than this are not scrubbed from messages: they would mask ordinary
+# words, and a secret that short protects nothing anyway (log.register_secret agrees).
+_MIN_SCRUBBED = 4
 
 
-def _interpolate(text: str, path: str, problems: list[str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name)
-        if value is None or (value == "" and default is not None):
-            if default is not None:
-                return default
-            problems.append(
-                f"{path}: environment variable {name} is not set "
-                f"(export it, or write ${{{name}:-default}})"
-            )
-            return ""
-        return value
+class _Interpolation:
+    """`${VAR}` expansion that remembers what it expanded, so that no message about
+    the config can echo a value that came from the environment or a secret field.
 
-    return _VAR.sub(replace, text)
+    `timeout: ${NEBULY_API_KEY}` (a slip) must give "nebuly.timeout: ...; got
+    '${NEBULY_API_KEY}'", not the key. Values in secret fields (`api_key`, any
+    `*_file`, ...) are registered for log masking here, before validation, so even
+    a config that is refused cannot leak them later.
+    """
 
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.values: dict[str, str] = {}  # expanded value -> what to show instead
 
-def _walk(node: Any, path: str, problems: list[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _walk(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_walk(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
-    if isinstance(node, str):
-        return _interpolate(node, path, problems)
-    return node
+    def expand(self, text: str, path: str, secret: bool) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is not None:
+                    return default
+                self.problems.append(
+                    f"{path}: environment variable {name} is not set "
+                    f"(export it, or write ${{{name}:-default}})")
+                return ""
+            if len(value) >= _MIN_SCRUBBED:
+                self.values.setdefault(value, f"${{{name}}}")
+            return value
+
+        expanded = _VAR.sub(replace, text)
+        if secret and expanded:
+            log.register_secret(expanded)
+            if len(expanded) >= _MIN_SCRUBBED:
+                self.values.setdefault(expanded, "[REDACTED]")
+        return expanded
+
+    def walk(self, node: Any, path: str = "", secret: bool = False) -> Any:
+        if isinstance(node, dict):
+            return {k: self.walk(v, f"{path}.{k}" if path else str(k), k in SECRET_KEYS)
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.walk(v, f"{path}[{i}]", secret) for i, v in enumerate(node)]
+        if isinstance(node, str):
+            return self.expand(node, path, secret)
+        return node
+
+    def scrub(self, message: str) -> str:
+        """`message` with every expanded or secret value replaced (longest first)."""
+        for value in sorted(self.values, key=len, reverse=True):
+            if value in message:
+                message = message.replace(value, self.values[value])
+        return message
 
 
 def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
@@ -264,11 +353,22 @@ def format_validation_error(error: ValidationError, data: Any) -> list[str]:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
+    """SafeLoader that refuses a key given twice in one mapping, and aliases.
 
-    Plain YAML keeps the last one silently, so a second `api:` pasted below the
-    first would quietly win; an admin wants to hear about it.
+    Plain YAML keeps the last key silently, so a second `api:` pasted below the
+    first would quietly win; an admin wants to hear about it. Aliases (`*name`)
+    are refused outright: the loader copies each one, so a few hundred bytes of
+    nested aliases (a "billion laughs") expand to gigabytes, and the daemon
+    reloads its config before every run. A config never needs them.
     """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported; write the value out",
+                event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
@@ -290,23 +390,31 @@ def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{origin}:{where}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{origin}: nested too deeply to be a config"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: expected a mapping with keys nebuly, sources, policy"])
-    problems: list[str] = []
-    data = _walk(raw, "", problems)
-    if problems:
-        raise ConfigError(problems)
+    expansion = _Interpolation()
+    data = expansion.walk(raw)
+    if expansion.problems:
+        raise ConfigError(expansion.problems)
     try:
         return SyncdConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, data)) from None
+        raise ConfigError([expansion.scrub(p)
+                           for p in format_validation_error(exc, data)]) from None
 
 
 def load_config(path: Path) -> SyncdConfig:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: is larger than 1 MiB; a config is a few KiB"])
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
     config = parse_config(text, str(path))
