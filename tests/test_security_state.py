@@ -133,7 +133,7 @@ ANN = {"end_user": "user00001@example.com", "tags": {"department": "Sales", "reg
                   "after": ANN}, {}, "'before' and 'after' are different users",
                  id="two-users"),
     pytest.param({"action": "insert", "before": None, "after": {**ANN, "end_user": " "}}, {},
-                 "is empty or too long", id="empty-id"),
+                 "an 'end_user' is empty", id="empty-id"),
     pytest.param({"action": "insert", "before": None, "after": ANN},
                  {"run_id": "20261122T000000Z-000000"}, "names run 20261122T000000Z-000000",
                  id="another-run-id"),

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from syncd.config.model import SyncdConfig, is_loopback
+from syncd.config.model import SyncdConfig
+from syncd.config.urls import is_loopback
 from syncd.sources.ldap.config import LdapSourceConfig
 
 EVENT = "security.insecure_transport"

@@ -21,7 +21,6 @@ from typing import Any
 
 from syncd import log
 from syncd.core.ids import id_key
-from syncd.core.mapping import MAX_ID_LENGTH
 from syncd.core.model import Action, NebulyUser
 from syncd.core.plan import Missing
 from syncd.core.text import escape_controls
@@ -60,10 +59,10 @@ def user_from_json(doc: dict[str, Any] | None) -> NebulyUser | None:
     if not isinstance(doc, dict):
         raise ValueError("a user record is not a JSON object")
     end_user = _text(doc, "end_user")
-    # Control characters are allowed: Nebuly may hold such ids, and approve must be able
-    # to deactivate them. They are escaped wherever they are printed.
-    if not end_user.strip() or len(end_user) > MAX_ID_LENGTH:
-        raise ValueError(f"the id {escape_controls(end_user[:80])!r} is empty or too long")
+    # Any id Nebuly may hold is allowed (control characters, length): approve must be
+    # able to deactivate it. It is escaped wherever it is printed.
+    if not end_user.strip():
+        raise ValueError("an 'end_user' is empty")
     tags = doc.get("tags") or {}
     if not isinstance(tags, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
