@@ -12,6 +12,7 @@ from pydantic import SecretStr
 SECRET_KEYS = frozenset({
     "api_key", "api_key_file", "bind_password", "bind_password_file", "client_secret",
     "client_secret_file", "certificate_password", "certificate_password_file",
+    "api_token", "api_token_file", "private_key_file", "credentials_file",  # Okta, Google
 })
 _NOT_SHOWN = ("the path is not shown, in case a secret was put there by mistake; "
               "check the key holds a file path")
