@@ -115,12 +115,15 @@ LABEL org.opencontainers.image.title="syncd" \
 
 # FROM scratch inherits no ENV from the base: PATH covers python:*-slim (/usr/local/bin)
 # and Debian python (/usr/bin). HOME=/tmp: libraries that want a cache dir get the
-# writable tmpfs, not the read-only root.
+# writable tmpfs, not the read-only root. SYNCD_HEALTH_HOST: outside a container
+# health.host defaults to 127.0.0.1; in one, the probes and the scraper come from
+# outside, so the image binds all interfaces (a config's health.host still wins).
 ENV PATH=/opt/syncd/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
+    SYNCD_HEALTH_HOST=0.0.0.0 \
     SYNCD_HEALTH_PORT=9464 \
     SYNCD_IMAGE_VARIANT=${VARIANT}
 

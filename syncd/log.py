@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import structlog
+
+from syncd.core.text import escape_controls
 
 _secrets: set[str] = set()
 MASK = "[REDACTED]"
@@ -41,15 +43,16 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact(value: Any) -> Any:
+def _map_text(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` with `change` applied to every string in it (and exceptions, as text)."""
     if isinstance(value, str):
-        return redact_text(value)
+        return change(value)
     if isinstance(value, dict):
-        return {k: _redact(v) for k, v in value.items()}
+        return {k: _map_text(v, change) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact(v) for v in value]
+        return [_map_text(v, change) for v in value]
     if isinstance(value, BaseException):
-        return redact_text(f"{type(value).__name__}: {value}")
+        return change(f"{type(value).__name__}: {value}")
     return value
 
 
@@ -59,7 +62,17 @@ def redact_processor(
     if not _secrets:
         return event
     for key, value in event.items():
-        event[key] = _redact(value)
+        event[key] = _map_text(value, redact_text)
+    return event
+
+
+def escape_processor(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The console view prints values raw: escape controls from Nebuly or the directory
+    (the JSON view escapes them itself)."""
+    for key, value in event.items():
+        event[key] = _map_text(value, escape_controls)
     return event
 
 
@@ -76,6 +89,8 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
         structlog.processors.format_exc_info,
         redact_processor,
     ]
+    if not use_json:
+        shared.append(escape_processor)
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -127,6 +127,18 @@ def make_config(tmp_path: Path, standin: NebulyStandIn) -> Any:
     return make
 
 
+@pytest.fixture
+def stateful(tmp_path: Path, standin: NebulyStandIn) -> Any:
+    """(rows, policy="") -> config path, with a state_dir; rewrite rows by calling again."""
+    def make(rows: list[dict[str, str]], policy: str = "") -> Path:
+        csv_path = write_csv(tmp_path / "roster.csv", rows)
+        cfg = tmp_path / "syncd.yaml"
+        cfg.write_text(config_text(standin.url, csv_path, policy=policy)
+                       + f"state_dir: {tmp_path / 'state'}\n")
+        return cfg
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _logs_without_secrets() -> Iterator[list[dict[str, Any]]]:
     """Every test's log events go through the real processors and are checked for canaries."""

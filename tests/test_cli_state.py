@@ -360,13 +360,15 @@ def test_runs_and_rollback_name_the_missing_state_dir_the_same_way(tmp_path: Pat
         assert done.stderr == f"syncd: {NEEDS_STATE_DIR}\n", args
 
 
-def test_an_unreadable_api_key_file_exits_2_with_its_name(tmp_path: Path) -> None:
+def test_an_unreadable_api_key_file_exits_2_naming_the_key(tmp_path: Path) -> None:
     cfg = _config(tmp_path, replace=(f"api_key: {CANARY_API_KEY}", "api_key_file: absent.key"))
     _write(tmp_path / "state" / "runs" / f"{RUN_ID}.json", _run_doc())
     done = run_cli("rollback", RUN_ID, "--config", str(cfg))
     assert done.returncode == ExitCode.CONFIG_ERROR, done.stderr
     assert "internal error" not in done.stderr
-    assert f"api_key_file: cannot read {tmp_path / 'absent.key'}" in done.stderr
+    assert "api_key_file: cannot read the file: No such file or directory" in done.stderr
+    # Not the path: it could be the key itself, pasted into the wrong field.
+    assert "absent.key" not in done.stderr
 
 
 def test_preview_reports_a_broken_template_and_exits_2(tmp_path: Path) -> None:

@@ -129,8 +129,9 @@ def test_oauth_scope_not_granted_says_which(okta: Okta) -> None:
 def test_unreadable_private_key_file(okta: Okta, tmp_path: Path) -> None:
     config = okta.config(oauth=True, private_key_file=str(tmp_path / "missing.pem"))
     with pytest.raises(SourceError, match=r"cannot set up the credential: private_key_file: "
-                       r"cannot read .*missing.pem"):
+                       r"cannot read the file: No such file or directory") as caught:
         OktaSource(config).read()
+    assert "missing.pem" not in str(caught.value)  # a path field may hold a pasted key
 
 
 def test_unusable_private_key_is_named(okta: Okta, tmp_path: Path) -> None:

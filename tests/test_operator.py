@@ -21,18 +21,6 @@ TODAY = date(2026, 11, 22)
 
 
 
-@pytest.fixture
-def stateful(tmp_path: Path, standin: NebulyStandIn) -> Any:
-    """(rows, policy="") -> config path, with a state_dir; rewrite rows by calling again."""
-    def make(rows: list[dict[str, str]], policy: str = "") -> Path:
-        csv_path = write_csv(tmp_path / "roster.csv", rows)
-        cfg = tmp_path / "syncd.yaml"
-        cfg.write_text(config_text(standin.url, csv_path, policy=policy)
-                       + f"state_dir: {tmp_path / 'state'}\n")
-        return cfg
-    return make
-
-
 def test_blocked_run_leaves_a_plan_that_approve_applies(stateful: Any,
                                                         standin: NebulyStandIn) -> None:
     rows = [person(i) for i in range(20)]

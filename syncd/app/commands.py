@@ -101,22 +101,30 @@ def _run_rows(state: StateDir) -> list[dict[str, Any]]:
 
 
 def _warn(problems: list[str]) -> None:
+    from syncd.core.text import escape_controls
     from syncd.log import redact_text
 
     for problem in problems:
-        sys.stderr.write(f"syncd: warning: {redact_text(problem)} (skipped)\n")
+        sys.stderr.write(f"syncd: warning: {escape_controls(redact_text(problem))} (skipped)\n")
+
+
+def _out(lines: list[str]) -> None:
+    """Lines to stdout with every control and bidi character escaped: the values come
+    from Nebuly, the directory or state files, and must not drive the terminal."""
+    from syncd.core.text import escape_controls
+
+    sys.stdout.writelines(escape_controls(line) + "\n" for line in lines)
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...],
                 empty: str) -> int:
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2))  # ensure_ascii: every control is escaped
     elif not rows:
         print(empty)
     else:
-        print("  ".join(f"{c:<22}" for c in columns).rstrip())
-        for row in rows:
-            print("  ".join(f"{row[c]!s:<22}" for c in columns).rstrip())
+        _out(["  ".join(f"{c:<22}" for c in columns).rstrip(),
+              *("  ".join(f"{row[c]!s:<22}" for c in columns).rstrip() for row in rows)])
     return 0
 
 
@@ -133,13 +141,14 @@ def _report(outcome: OperatorResult) -> int:
         lines.append(f"recorded as run {outcome.run_id} (undo with `syncd rollback "
                      f"{outcome.run_id}`)")
     # A failure reason quotes the server's error text, which may echo the key back.
-    sys.stdout.writelines(redact_text(line) + "\n" for line in lines)
+    _out([redact_text(line) for line in lines])
     return int(outcome.exit_code)
 
 
 def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
     from syncd.core.model import id_key
     from syncd.core.templates import template_problems
+    from syncd.core.text import escape_json_text
     from syncd.run.orchestrator import ExitCode, preview
 
     problems = template_problems(config.sources)
@@ -154,18 +163,20 @@ def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
         users = [u for u in users if id_key(u.end_user) in wanted]
     shown = users if args.limit <= 0 else users[:args.limit]
     if args.format == "json":
-        print(json.dumps([{"end_user": u.end_user, "tags": dict(u.tags),
-                           "active_from": u.active_from.isoformat() if u.active_from else None,
-                           "active_to": u.active_to.isoformat() if u.active_to else None,
-                           "sources": list(u.sources)} for u in shown], indent=2,
-                         ensure_ascii=False))
+        # Readable non-ASCII names, but C1 and bidi characters escaped (C0 always is).
+        print(escape_json_text(json.dumps([
+            {"end_user": u.end_user, "tags": dict(u.tags),
+             "active_from": u.active_from.isoformat() if u.active_from else None,
+             "active_to": u.active_to.isoformat() if u.active_to else None,
+             "sources": list(u.sources)} for u in shown], indent=2, ensure_ascii=False)))
         return 0
     width = max([len(u.end_user) for u in shown] + [8])
-    print(f"{'end_user':<{width}}  {'active_from':<11}  {'active_to':<10}  tags")
+    lines = [f"{'end_user':<{width}}  {'active_from':<11}  {'active_to':<10}  tags"]
     for u in shown:
         tags = " ".join(f"{k}={v}" for k, v in sorted(u.tags.items()))
-        print(f"{u.end_user:<{width}}  {u.active_from or '(on insert)'!s:<11}  "
-              f"{u.active_to or '-'!s:<10}  {tags}")
-    print(f"({len(shown)} of {len(users)} users"
-          f"{'; use --limit 0 for all' if len(shown) < len(users) else ''})")
+        lines.append(f"{u.end_user:<{width}}  {u.active_from or '(on insert)'!s:<11}  "
+                     f"{u.active_to or '-'!s:<10}  {tags}")
+    lines.append(f"({len(shown)} of {len(users)} users"
+                 f"{'; use --limit 0 for all' if len(shown) < len(users) else ''})")
+    _out(lines)
     return 0

@@ -135,6 +135,7 @@ class Daemon:
         self.log_level = log_level  # --log-level wins over the config, reloads included
         self.log = log.get_logger()
         self.metrics = Metrics(__version__)
+        self.metrics.observe_config(config)
         self.health = HealthState(schedule.period, config.health.stale_after, HEARTBEAT_TIMEOUT_S)
         self.stop = threading.Event()  # polled by the engine between write batches
         self.idle = threading.Event()
@@ -268,6 +269,7 @@ class Daemon:
             self.metrics.config_reloaded(False)
             return self.config
         self.metrics.config_reloaded(True)
+        self.metrics.observe_config(new)
         if new == self.config:
             return new
         old = self.config

@@ -1,25 +1,23 @@
-"""/livez, /readyz and /metrics: a small stdlib HTTP server in a daemon thread.
+"""/livez, /readyz and /metrics: a small HTTP server on one asyncio loop in one thread.
 
 Readiness is honest (peers' always-200 /healthz hid daemons that had stopped
 syncing): it is 200 only while a run has completed within `stale_after`
 scheduling periods. HealthState holds what the probes decide on; the daemon
-feeds it, the HTTP handler only reads it.
+feeds it, the HTTP server (httpserver.py) only reads it.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# (status code, content type, body)
-Response = tuple[int, str, bytes]
-Route = Callable[[], Response]
+from syncd.app.httpserver import HealthServer, Response, Route
+
+__all__ = ["HealthServer", "HealthState", "Response", "Route", "Verdict", "json_probe"]
+
 Verdict = tuple[bool, dict[str, Any]]
 
 
@@ -89,82 +87,3 @@ def json_probe(check: Callable[[], Verdict]) -> Route:
         return (200 if ok else 503), "application/json", json.dumps(body).encode() + b"\n"
 
     return route
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], routes: dict[str, Route]) -> None:
-        self.routes = routes
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name (getfqdn), which can hang on a
-        # machine without working DNS; the name is never used here.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = 10  # a client that sends nothing does not hold a thread forever
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
-
-    def _answer(self, send_body: bool) -> None:
-        route = self.server.routes.get(self.path.split("?", 1)[0])
-        if route is None:
-            status, content_type, body = 404, "text/plain; charset=utf-8", b"not found\n"
-        else:
-            try:
-                status, content_type, body = route()
-            except Exception:  # a probe must answer, never drop the connection
-                status, content_type, body = 500, "text/plain; charset=utf-8", b"error\n"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Probes every few seconds would drown the log; stay quiet."""
-
-
-class HealthServer:
-    """Serves `routes` (path -> Route) on host:port; port 0 picks a free port."""
-
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
-        self._address = (host, port)
-        self._routes = routes
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> int:
-        """Bind and serve; returns the bound port. Raises OSError if it cannot bind."""
-        server_class = _Server6 if ":" in self._address[0] else _Server
-        self._server = server_class(self._address, self._routes)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.2}, name="syncd-health",
-                                        daemon=True)
-        self._thread.start()
-        return int(self._server.server_address[1])
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.shutdown()
-            thread.join(timeout=5)
-            server.server_close()

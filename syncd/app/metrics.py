@@ -22,7 +22,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+from syncd.config.security import SETTINGS as INSECURE_SETTINGS
+from syncd.config.security import insecure_transports
+
 if TYPE_CHECKING:
+    from syncd.config.model import SyncdConfig
     from syncd.run.orchestrator import RunReport
 
 # Statuses of a run (engine's RunReport.status, plus the daemon's internal_error).
@@ -96,6 +100,12 @@ class Metrics:
                                "1 if the last read of the config file was valid, else 0",
                                registry=r)
         self.reload_ok.set(1)
+        self.insecure = Gauge(
+            "syncd_insecure_transports",
+            "Insecure transport settings in use (security.insecure_transport), by setting",
+            ["setting"], registry=r)
+        for setting in INSECURE_SETTINGS:
+            self.insecure.labels(setting=setting)
         for status in (*COMPLETED, *FAILED):
             self.runs.labels(status=status)
         for kind in ERROR_KINDS:
@@ -142,6 +152,12 @@ class Metrics:
         self.runs.labels(status=status).inc()
         if status in _ERROR_KIND:
             self.errors.labels(kind=_ERROR_KIND[status]).inc()
+
+    def observe_config(self, config: SyncdConfig) -> None:
+        """The config in use: how many of each insecure transport setting it allows."""
+        found = [item.setting for item in insecure_transports(config)]
+        for setting in INSECURE_SETTINGS:
+            self.insecure.labels(setting=setting).set(found.count(setting))
 
     def config_reloaded(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)

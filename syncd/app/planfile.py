@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from syncd.core.model import Change, NebulyUser
 from syncd.core.plan import Plan
+from syncd.core.text import escape_controls
 from syncd.run.orchestrator import RunReport
 from syncd.run.state import write_json_atomic
 
@@ -90,6 +91,8 @@ def _summary_line(report: RunReport) -> str:
 
 
 def print_plan(report: RunReport, out: TextIO) -> None:
+    """The plan as text. Ids and tag values come from Nebuly and the directory: every
+    control and bidi character in them is escaped, so none reaches the terminal."""
     if report.guarded is None:
         return
     summary = _summary_line(report)
@@ -112,7 +115,7 @@ def print_plan(report: RunReport, out: TextIO) -> None:
         lines += [f"  . grace       {end_user}" for end_user in waiting]
     if report.pending_plan:
         lines.append(f"Blocked changes wait as plan {report.pending_plan}: see `syncd status`")
-    out.write(summary + "\n")
-    out.writelines(line + "\n" for line in lines)
+    out.write(escape_controls(summary) + "\n")
+    out.writelines(escape_controls(line) + "\n" for line in lines)
     if len(lines) > REPEAT_SUMMARY_AFTER:
-        out.write(summary + "\n")
+        out.write(escape_controls(summary) + "\n")

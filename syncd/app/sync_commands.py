@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 
+from syncd import log
 from syncd.app.planfile import print_plan, report_json, write_json_atomic
 from syncd.config.model import SyncdConfig, json_schema
+from syncd.config.security import warn_insecure_transports
 from syncd.core.templates import template_attributes
+from syncd.core.text import escape_controls
 from syncd.run.orchestrator import run_once
 
 
@@ -42,11 +45,12 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
 
     check = offline_checks(config, read_csv=not args.connect)
     if check.problems:
-        sys.stderr.write(f"syncd: {args.config} is not a usable config:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in check.problems)
+        sys.stderr.write(f"syncd: {escape_controls(str(args.config))} is not a usable config:\n")
+        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n"
+                              for p in check.problems)
         return 2
-    print(f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
-          f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}.")
+    lines = [f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
+             f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}."]
     for source in config.sources:
         # The file, server or API endpoint each kind of source reads.
         where = next((str(value) for key in ("path", "url", "graph_url", "org_url",
@@ -54,13 +58,16 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
                       if (value := getattr(source, key, None))), "")
         attrs = ", ".join(sorted(template_attributes(source)))
         note = f" ({check.notes[source.name]})" if source.name in check.notes else ""
-        print(f"  source {source.name!r} ({source.type}): reads {where}{note}; "
-              f"attributes: {attrs}")
+        lines.append(f"  source {source.name!r} ({source.type}): reads {where}{note}; "
+                     f"attributes: {attrs}")
+    # Allowed is not silent: the admin reads it here, the log pipeline gets the event.
+    for item in warn_insecure_transports(config, log.get_logger()):
+        lines.append(f"  warning: {item.where} ({item.key}): {item.risk}")
+    print("\n".join(escape_controls(line) for line in lines))
     return _connect_checks(config) if args.connect else 0
 
 
 def _connect_checks(config: SyncdConfig) -> int:
-    from syncd import log
     from syncd.sources.check import check_source
 
     # Only warnings (a skipped failover server) reach stderr; the report is on stdout.
@@ -70,12 +77,12 @@ def _connect_checks(config: SyncdConfig) -> int:
     for index, source in enumerate(config.sources):
         result = check_source(index, source)
         print(f"  source {source.name!r}: {'ok' if not result.problems else 'FAILED'}")
-        for line in result.lines:
-            print(f"    {line}")
+        for line in result.lines:  # directory values: escaped like every other output
+            print(f"    {escape_controls(line)}")
         problems.extend(result.problems)
     if problems:
         sys.stderr.write("syncd: a source cannot be read:\n")
-        sys.stderr.writelines(f"  {p}\n" for p in problems)
+        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n" for p in problems)
         return 3
     return 0
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -16,12 +16,16 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from syncd.config.loading import ConfigError, ConfigLoader, Interpolation
 from syncd.config.locate import did_you_mean, known_keys, line_of
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
+from syncd.config.urls import is_loopback, userinfo_problem
 from syncd.core.model import IdCase
 from syncd.net import trust_context
 from syncd.sources.csv.config import CsvSourceConfig
@@ -30,20 +34,22 @@ from syncd.sources.google.config import GoogleSourceConfig
 from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.okta.config import OktaSourceConfig
 
+__all__ = ["ConfigError", "NebulyConfig", "SyncdConfig", "json_schema", "load_config",
+           "parse_config"]
+
 REGION_URLS = {"us": "https://backend.nebuly.com", "eu": "https://backend.eu.nebuly.com"}
-
-
-class ConfigError(Exception):
-    """A config that cannot be used. `problems` holds one admin-readable line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+# A config is a few KiB; anything this large is a mistake or an attack on the loader.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class NebulyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Declared before base_url, whose check reads it.
+    allow_plaintext: bool = Field(
+        default=False,
+        description="allow an http:// base_url to a host other than this machine (the API key "
+        "travels in clear; warned about on every run)")
     base_url: str | None = Field(default=None, description="overrides region")
     region: Literal["us", "eu"] = "us"
     api: Literal["platform-users", "eligible-users"] = Field(
@@ -61,6 +67,23 @@ class NebulyConfig(BaseModel):
     ca_file: Path | None = Field(
         default=None, description="PEM CA certificate(s) trusted for Nebuly besides the OS "
         "trust store, e.g. a TLS-inspecting proxy's CA")
+
+    @field_validator("base_url")
+    @classmethod
+    def _safe_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if problem := userinfo_problem(value):
+            raise ValueError(f"{problem}; give the key in api_key or api_key_file")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an https:// URL such as https://backend.nebuly.com")
+        if (parts.scheme == "http" and not is_loopback(parts.hostname)
+                and not info.data.get("allow_plaintext")):
+            raise ValueError(
+                "plain http:// to a host other than this machine would send the API key in "
+                "clear; use https://, or (test setups only) set nebuly.allow_plaintext: true")
+        return value
 
     @model_validator(mode="after")
     def _one_key(self) -> NebulyConfig:
@@ -171,7 +194,12 @@ class ScheduleConfig(BaseModel):
 class HealthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
-    host: str = Field(default="0.0.0.0", description="address for /livez, /readyz, /metrics")  # noqa: S104
+    # Loopback unless told otherwise: /metrics is plain HTTP. The container image sets
+    # SYNCD_HEALTH_HOST=0.0.0.0, where the probes and the scraper come from outside.
+    host: str = Field(
+        default_factory=lambda: os.environ.get("SYNCD_HEALTH_HOST") or "127.0.0.1",
+        description="address for /livez, /readyz, /metrics (default 127.0.0.1, or "
+        "$SYNCD_HEALTH_HOST; the container image sets 0.0.0.0)")
     port: int = Field(default=9464, ge=0, le=65535)
     stale_after: float = Field(
         default=3.0, gt=0,
@@ -231,38 +259,6 @@ class SyncdConfig(BaseModel):
         return self
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$")
-
-
-def _interpolate(text: str, path: str, problems: list[str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, default = match.group(1), match.group(2)
-        value = os.environ.get(name)
-        if value is None or (value == "" and default is not None):
-            if default is not None:
-                return default
-            problems.append(
-                f"{path}: environment variable {name} is not set "
-                f"(export it, or write ${{{name}:-default}})"
-            )
-            return ""
-        return value
-
-    return _VAR.sub(replace, text)
-
-
-def _walk(node: Any, path: str, problems: list[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _walk(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_walk(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
-    if isinstance(node, str):
-        return _interpolate(node, path, problems)
-    return node
-
-
 def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
     """('sources', 0, 'csv', 'path') -> 'sources[0].path' (drops the union's tag)."""
     out = ""
@@ -311,51 +307,41 @@ def format_validation_error(error: ValidationError, data: Any,
     return problems
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping.
-
-    Plain YAML keeps the last one silently, so a second `api:` pasted below the
-    first would quietly win; an admin wants to hear about it.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice (also on line {seen[key] + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
-
-
 def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        raw = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{origin}:{where}: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{origin}: nested too deeply to be a config"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{origin}: expected a mapping with keys nebuly, sources, policy"])
-    problems: list[str] = []
-    data = _walk(raw, "", problems)
-    if problems:
-        raise ConfigError(problems)
+    expansion = Interpolation()
+    data = expansion.walk(raw)
+    if expansion.problems:
+        raise ConfigError(expansion.problems)
     try:
         return SyncdConfig.model_validate(data)
     except ValidationError as exc:
+        # Aliases were refused above, so composing the tree again is cheap.
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
-        raise ConfigError(format_validation_error(exc, data, tree)) from None
+        raise ConfigError([expansion.scrub(p)
+                           for p in format_validation_error(exc, data, tree)]) from None
 
 
 def load_config(path: Path) -> SyncdConfig:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: is larger than 1 MiB; a config is a few KiB"])
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text"]) from None
     config = _resolve_relative_paths(parse_config(text, str(path)), path.parent)

@@ -6,7 +6,6 @@ stops the others.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -16,9 +15,12 @@ from syncd.core.ids import exclusion_pattern
 from syncd.core.model import DesiredUser, IdCase, RecordProblem, SourceRecord, id_key, normalise_id
 from syncd.core.rules import TagTemplate
 from syncd.core.templates import MappingRules, Template, tag_template
+from syncd.core.text import CONTROLS, escape_controls, strip_controls
 
 MAX_ID_LENGTH = 512
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL, C1 and bidi formatting characters: refused in ids (`moc.live@nna` behind a
+# right-to-left override displays as another address), stripped from tag values.
+_CONTROL = CONTROLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,8 @@ class SourceMapper:
             end_user = normalise_id(raw_id, self.id_case)
             if (control(end_user) or len(end_user) > MAX_ID_LENGTH) and (
                     bad := _bad_id(end_user)):
-                problems.append(RecordProblem(rec.origin, f"id {end_user[:80]!r} {bad}; skipped"))
+                problems.append(RecordProblem(
+                    rec.origin, f"id {escape_controls(end_user[:80])!r} {bad}; skipped"))
                 continue
             if exclude and any(p.search(end_user) for p in exclude):
                 excluded += 1
@@ -165,8 +168,7 @@ class SourceMapper:
         if value is None:
             return "", True
         value = _transform(value, spec)
-        if _CONTROL.search(value):
-            value = _CONTROL.sub(" ", value).strip()
+        value = strip_controls(value)
         if spec.allow is not None and value not in spec.allow:
             value = spec.other
         if len(value) > spec.max_length:
@@ -179,7 +181,7 @@ class SourceMapper:
 
 def _bad_id(end_user: str) -> str | None:
     if _CONTROL.search(end_user):
-        return "contains control characters"
+        return "contains control characters (C0, C1 or bidirectional)"
     if len(end_user) > MAX_ID_LENGTH:
         return f"is longer than {MAX_ID_LENGTH} characters"
     return None

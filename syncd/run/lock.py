@@ -43,7 +43,7 @@ class StateLock:
         self._fd: int | None = None
 
     def __enter__(self) -> StateLock:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # people's data: private
         path = self.root / LOCK_FILE
         # O_NOFOLLOW: a symlink planted in a shared directory must not redirect the write.
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)

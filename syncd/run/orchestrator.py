@@ -20,6 +20,7 @@ import httpx
 
 from syncd import log
 from syncd.config.model import SyncdConfig
+from syncd.config.security import warn_insecure_transports
 from syncd.core.ids import id_key
 from syncd.core.merge import MergedRoster
 from syncd.core.operations import Operation, approvable, undo
@@ -126,6 +127,7 @@ def rollback(config: SyncdConfig, run_id: str, *, dry_run: bool = False, force: 
 def preview(config: SyncdConfig, sources: Sequence[Source] | None = None) -> MergedRoster:
     """Who the sources say should have access, mapped, without contacting Nebuly.
     Raises SourceError."""
+    warn_insecure_transports(config, log.get_logger())
     merged, _ = read_desired(config, sources or [build_source(s) for s in config.sources],
                              log.get_logger())
     return merged
@@ -155,6 +157,7 @@ class Orchestrator:
         if isinstance(intent, Sync):
             self.logger.info("sync.started", dry_run=intent.dry_run,
                              sources=[s.name for s in self.config.sources])
+        warn_insecure_transports(self.config, self.logger)
         context = _Context()
         try:
             # A large run builds millions of objects that live until its end: the
@@ -195,6 +198,9 @@ class Orchestrator:
             if reads_sources and sources is None:
                 sources = [build_source(s) for s in config.sources]
             if self.state is not None:
+                # approve and rollback act on the files found there: refuse them
+                self.state.check_safety(refuse=not isinstance(intent, Sync),
+                                        logger=self.logger)
                 if not intent.dry_run:
                     self.state.check_writable()
                 context.missing = self.state.load_missing()
@@ -346,8 +352,9 @@ class Orchestrator:
                 pending = keep_sync_records(
                     self.state, self.run_id, self.config, context.merged, context.roster,
                     guarded, result, self.today, context.missing, self.now, self.logger)
-            except OSError as exc:
-                state_error = f"state_dir {self.state.root}: {exc.strerror or exc}"
+            except (OSError, StateError) as exc:  # StateError: a folder that is not one
+                state_error = (f"state_dir {self.state.root}: "
+                               f"{getattr(exc, 'strerror', None) or exc}")
                 self.logger.error("state.write_failed", error=state_error,
                                   consequence="the changes above were applied but may not be "
                                   "recorded for rollback or approval")

@@ -2,7 +2,9 @@
 and who has been missing since when (for the departure grace period).
 
 Plain JSON files written atomically, so an admin can read them and a kill -9
-never leaves half a file behind.
+never leaves half a file behind. Nothing inside is trusted blindly (statefs.py):
+links are not followed, folders are private, and a record is checked for shape
+before `rollback` or `approve` acts on it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from syncd import log
-from syncd.core.model import NebulyUser
+from syncd.core.ids import id_key
+from syncd.core.model import Action, NebulyUser
 from syncd.core.plan import Missing
+from syncd.core.text import escape_controls
+from syncd.run.statefs import StateError, private_folder, read_text, unsafe_folders
+
+__all__ = ["StateDir", "StateError", "StoredPlan", "user_from_json", "user_to_json",
+           "write_json_atomic"]
 
 _SUPERSEDED = "plans/superseded"
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
-
-
-class StateError(Exception):
-    pass
+_RUN_KINDS = ("sync", "approve", "rollback")
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
@@ -55,6 +60,10 @@ def user_from_json(doc: dict[str, Any] | None) -> NebulyUser | None:
     if not isinstance(doc, dict):
         raise ValueError("a user record is not a JSON object")
     end_user = _text(doc, "end_user")
+    # Any id Nebuly may hold is allowed (control characters, length): approve must be
+    # able to deactivate it. It is escaped wherever it is printed.
+    if not end_user.strip():
+        raise ValueError("an 'end_user' is empty")
     tags = doc.get("tags") or {}
     if not isinstance(tags, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
@@ -122,12 +131,39 @@ class StateDir:
 
     def check_writable(self) -> None:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            if not self.root.exists():
+                self.root.mkdir(mode=0o700, parents=True)
+            private_folder(self.root, self.root)
+            # mkstemp: a fresh name, O_EXCL, so a planted file or link is never written.
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-test.")
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise StateError(f"state_dir {self.root} is not writable: {exc.strerror}") from None
+        for kind in ("runs", "plans"):
+            if (self.root / kind).is_symlink():
+                private_folder(self.root / kind, self.root)  # raises: never followed
+
+    def unsafe(self) -> list[str]:
+        """Why another local user could plant files here (empty when none can)."""
+        return unsafe_folders(self.root, ("runs", "plans"))
+
+    def check_safety(self, *, refuse: bool, logger: Any) -> None:
+        """A state_dir other users can write to: a loud warning (on every run), or a
+        StateError when `refuse` (approve and rollback act on the files found there)."""
+        for problem in self.unsafe():
+            if refuse:
+                raise StateError(
+                    f"state_dir {problem}; refusing to act on files another user may have "
+                    f"planted. Make it private (chmod 700 {self.root}, owned by the user "
+                    "syncd runs as) and check its files")
+            logger.warning("security.state_dir_unsafe", state_dir=str(self.root),
+                           problem=problem, consequence="another local user could plant "
+                           "files syncd reads; approve and rollback refuse to run")
+
+    def _write(self, path: Path, doc: Any) -> None:
+        private_folder(path.parent, self.root)
+        write_json_atomic(path, doc)
 
     # -- runs: what each run changed ------------------------------------------
 
@@ -135,7 +171,7 @@ class StateDir:
                                                         NebulyUser | None], ...],
                  *, kind: str = "sync", of: str | None = None) -> Path:
         path = self.root / "runs" / f"{run_id}.json"
-        write_json_atomic(path, {
+        self._write(path, {
             "run_id": run_id, "kind": kind, "rollback_of": of,
             "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "changes": _changes_to_json(changes),
@@ -151,12 +187,14 @@ class StateDir:
         """Raises StateError naming the file when it is missing or malformed."""
         path, doc = self._load("runs", run_id)
         try:
-            changes = []
+            _check_header(doc, "run_id", run_id, "run")
+            if doc.get("kind", "sync") not in _RUN_KINDS:
+                raise ValueError(f"unknown kind {escape_controls(str(doc['kind'])[:40])!r}")
+            changes: list[tuple[str, NebulyUser | None, NebulyUser | None]] = []
             for change in _changes(doc):
                 before, after = user_from_json(change["before"]), user_from_json(change["after"])
-                if before is None and after is None:
-                    raise ValueError("a change has neither 'before' nor 'after'")
-                changes.append((_text(change, "action"), before, after))
+                changes.append((_checked_action(_text(change, "action"), before, after),
+                                before, after))
         except _SHAPE_ERRORS as exc:
             raise _unreadable(path, exc) from None
         return changes
@@ -177,7 +215,7 @@ class StateDir:
         }
         if plan.superseded_by:
             doc["superseded_by"] = plan.superseded_by
-        write_json_atomic(path, doc)
+        self._write(path, doc)
         return path
 
     def supersede(self, plan: StoredPlan, by: str) -> None:
@@ -195,12 +233,15 @@ class StateDir:
         else:
             path, doc = self._load("plans", plan_id)
         try:
+            _check_header(doc, "plan_id", plan_id, "plan")
             changes = []
             for change in _changes(doc):
-                before = user_from_json(change["before"])
-                if before is None:
-                    raise ValueError("a change has no 'before'")
-                changes.append((_text(change, "action"), before, user_from_json(change["after"])))
+                before, after = user_from_json(change["before"]), user_from_json(change["after"])
+                action = _checked_action(_text(change, "action"), before, after)
+                if action in (Action.INSERT, Action.OVERWRITE) or before is None:
+                    raise ValueError(f"a plan holds only changes of existing users, not an "
+                                     f"{action}")
+                changes.append((action, before, after))
             return StoredPlan(_text(doc, "plan_id"), _aware(doc["created_at"]),
                               _aware(doc["expires_at"]), _text(doc, "reason"), tuple(changes),
                               doc.get("superseded_by"))
@@ -242,24 +283,27 @@ class StateDir:
         if not source.exists():
             source = self.root / _SUPERSEDED / f"{plan_id}.json"
         target = self.root / "plans" / outcome / f"{plan_id}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent, self.root)
         os.replace(source, target)
 
     # -- the grace period's memory ------------------------------------------------
 
     def load_missing(self) -> dict[str, Missing]:
         path = self.root / "missing.json"
-        if not path.exists():
-            return {}
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise _unreadable(path, exc) from None
+        try:
             return {key: Missing(date.fromisoformat(v["first_missed"]), int(v["runs"]))
                     for key, v in doc["missing"].items()}
-        except (OSError, *_SHAPE_ERRORS) as exc:
+        except _SHAPE_ERRORS as exc:
             raise _unreadable(path, exc) from None
 
     def save_missing(self, missing: dict[str, Missing]) -> None:
-        write_json_atomic(self.root / "missing.json", {"missing": {
+        self._write(self.root / "missing.json", {"missing": {
             key: {"first_missed": m.first_missed.isoformat(), "runs": m.runs}
             for key, m in sorted(missing.items())}})
 
@@ -269,7 +313,7 @@ class StateDir:
         self._check_dirs(kind)
         path = self.root / kind / f"{item_id}.json"
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path))
         except FileNotFoundError:
             listing = "`syncd plans`" if kind == "plans" else "`syncd runs`"
             raise StateError(f"no {kind[:-1]} {item_id} in {self.root} (see {listing})") from None
@@ -285,6 +329,8 @@ class StateDir:
             raise StateError(f"state_dir {self.root} is not a directory; point state_dir at a "
                              "directory (syncd creates it if it is missing)")
         folder = self.root / kind
+        if folder.is_symlink():
+            private_folder(folder, self.root)  # raises: links inside are never followed
         if folder.exists() and not folder.is_dir():
             raise StateError(f"{folder} is not a directory; move it away (syncd keeps its "
                              f"{kind} there)")
@@ -307,6 +353,39 @@ def _changes_to_json(changes: Iterable[tuple[str, NebulyUser | None, NebulyUser 
                      ) -> list[dict[str, Any]]:
     return [{"action": a, "before": user_to_json(b), "after": user_to_json(c)}
             for a, b, c in changes]
+
+
+def _check_header(doc: dict[str, Any], key: str, expected: str, what: str) -> None:
+    """The id inside a file must be its name: a record copied or planted under another
+    name is not what the admin asked for."""
+    if key in doc and doc[key] != expected:
+        raise ValueError(f"it names {what} {escape_controls(str(doc[key])[:40])}, "
+                         f"not {expected}")
+
+
+def _checked_action(action: str, before: NebulyUser | None, after: NebulyUser | None) -> Action:
+    """The change's action, consistent with its before and after (one user, both present
+    except for an insert's before and a delete's after)."""
+    try:
+        checked = Action(action)
+    except ValueError:
+        raise ValueError(f"unknown action {escape_controls(action[:40])!r}") from None
+    if checked is Action.INSERT:
+        if before is not None or after is None:
+            raise ValueError("an insert needs 'after' and no 'before'")
+    elif checked is Action.DELETE:
+        if before is None or after is not None:
+            raise ValueError("a delete needs 'before' and no 'after'")
+    elif checked is Action.OVERWRITE:
+        if after is None:
+            raise ValueError("an overwrite needs 'after'")
+    elif before is None or after is None:
+        raise ValueError(f"an {checked} needs 'before' and 'after'" if checked is Action.UPDATE
+                         else f"a {checked} needs 'before' and 'after'")
+    if before is not None and after is not None and id_key(before.end_user) != id_key(
+            after.end_user):
+        raise ValueError("'before' and 'after' are different users")
+    return checked
 
 
 def _changes(doc: dict[str, Any]) -> list[dict[str, Any]]:

@@ -103,6 +103,8 @@ class EntraSourceConfig(SourceConfigBase):
     @classmethod
     def _url(cls, value: str) -> str:
         parts = urlsplit(value)
+        if "@" in parts.netloc:  # a credential: refused without repeating it
+            raise ValueError("must not contain a user name or password (user:password@)")
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         # Tokens are sent to graph_url: plain http only where kiota allows it too.

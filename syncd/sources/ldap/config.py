@@ -252,6 +252,10 @@ def url_problem(url: str, start_tls: bool, allow_plaintext: bool) -> str | None:
     """Why this URL may not be used, or None. Shared by config validation and the source."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
+    if "@" in rest.split("/", 1)[0]:
+        # Not repeated: the part before @ is a credential.
+        return ("url: must not contain a user name or password (user:password@); use bind_dn "
+                "and bind_password_file")
     if not sep or scheme not in ("ldap", "ldaps") or not rest:
         return f"url {url!r}: expected ldaps://host[:port] or ldap://host[:port]"
     if "/" in rest or "?" in rest:

@@ -1,0 +1,100 @@
+"""Security finding 7 of issue 17: terminal escape and bidi injection. Values from
+Nebuly and from the directory reached the admin's terminal raw, and C1 and bidi
+controls went through the source sanitiser to Nebuly. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from standins.nebuly.server import NebulyStandIn
+from syncd.core.text import escape_controls, strip_controls
+from tests.conftest import config_text, person, roster, run_cli, write_csv
+
+OSC_TITLE = "\x1b]0;you have been pwned\x07"
+CLEAR = "\x1b[2J"
+C1_CSI = "\x9b2J"
+RLO = "\u202e"
+HOSTILE = (OSC_TITLE, CLEAR, C1_CSI, RLO)
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _assert_inert(text: str, where: str) -> None:
+    for char in RAW:
+        assert char not in text, f"{char!r} reached {where} raw"
+
+
+def test_7_escape_and_strip_rules() -> None:
+    assert escape_controls(f"a{OSC_TITLE}b") == "a\\x1b]0;you have been pwned\\x07b"
+    assert escape_controls(f"{C1_CSI}{RLO}moc.live@nna") == "\\x9b2J\\u202emoc.live@nna"
+    assert escape_controls("Zürich, 東京, تهران") == "Zürich, 東京, تهران"
+    assert strip_controls(f"Sa{RLO}les\x9bEMEA\x00") == "Sales EMEA"
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, standin: NebulyStandIn) -> Any:
+    """Nebuly holds users whose tags and ids carry terminal controls; the CSV changes
+    one of them and drops the other (a blocked deactivation: cap 0)."""
+    standin.seed([
+        {"end_user": "user00001@example.com", "active_from": "2026-01-01", "active_to": None,
+         "tags": {"department": f"Sales{OSC_TITLE}{CLEAR}", "region": f"FR{C1_CSI}{RLO}"}},
+        {"end_user": f"evil{CLEAR}{RLO}@example.com", "active_from": "2026-01-01",
+         "active_to": None, "tags": {"department": OSC_TITLE}},
+    ])
+    csv_path = write_csv(tmp_path / "roster.csv", [person(1, department="Legal"), person(2)])
+    cfg = tmp_path / "syncd.yaml"
+    cfg.write_text(config_text(standin.url, csv_path, policy="  max_deactivations: 0")
+                   + f"state_dir: {tmp_path / 'state'}\n", encoding="utf-8")
+    return cfg
+
+
+def test_7_values_from_nebuly_are_escaped_in_plan_approve_rollback_and_listings(
+        hostile: Path) -> None:
+    cfg = str(hostile)
+    plan = run_cli("plan", "--config", cfg)
+    _assert_inert(plan.stdout + plan.stderr, "plan")
+    assert "department: Sales\\x1b]0;you have been pwned\\x07\\x1b[2J -> Legal" in plan.stdout
+    assert "x deactivate  evil\\x1b[2J\\u202e@example.com" in plan.stdout
+
+    once = run_cli("once", "--config", cfg)
+    assert once.returncode == 5
+    plan_id = json.loads(run_cli("plans", "--config", cfg, "--json").stdout)[0]["plan_id"]
+    approve = run_cli("approve", plan_id, "--config", cfg, "--dry-run")
+    _assert_inert(approve.stdout + approve.stderr, "approve")
+    assert "evil\\x1b[2J\\u202e@example.com" in approve.stdout
+
+    run_id = json.loads(run_cli("runs", "--config", cfg, "--json").stdout)[0]["run_id"]
+    rollback = run_cli("rollback", run_id, "--config", cfg, "--dry-run")
+    _assert_inert(rollback.stdout + rollback.stderr, "rollback")
+    assert "department: Legal -> Sales\\x1b]0;" in rollback.stdout
+    for command in (["plans"], ["runs"], ["preview"], ["preview", "--format", "json"],
+                    ["validate"]):
+        done = run_cli(*command, "--config", cfg)
+        _assert_inert(done.stdout + done.stderr, " ".join(command))
+        if "json" in command:  # escaped, and still the same JSON
+            assert json.loads(done.stdout)[0]["tags"]["department"] == "Legal"
+
+
+def test_7_c1_and_bidi_controls_are_stripped_from_source_values_and_refused_in_ids(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    rows = [person(1, department=f"Sa{RLO}les{C1_CSI}", country=f"F{CLEAR}R"), person(2)]
+    rows.append({**person(3), "email": f"moc.evil{RLO}@ann.example.com"})
+    rows.append({**person(4), "email": f"user00004{C1_CSI}@example.com"})
+    csv_path = write_csv(tmp_path / "roster.csv", rows)
+    cfg = tmp_path / "syncd.yaml"
+    cfg.write_text(config_text(standin.url, csv_path) + "logging: {format: json}\n",
+                   encoding="utf-8")
+    preview = run_cli("preview", "--config", str(cfg), "--format", "json")
+    _assert_inert(preview.stdout + preview.stderr, "preview")
+    done = run_cli("once", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    held = roster(standin)
+    assert sorted(held) == ["user00001@example.com", "user00002@example.com"]
+    assert held["user00001@example.com"]["tags"] == {"department": "Sales 2J", "region": "F [2JR"}
+    skipped = [json.loads(line) for line in done.stderr.splitlines()
+               if '"record.skipped"' in line]
+    assert [s["record"] for s in skipped] == ["roster.csv line 4", "roster.csv line 5"]
+    assert all("contains control characters" in s["reason"] for s in skipped)
