@@ -21,7 +21,7 @@ from syncd.core.templates import Template
 from syncd.run.inputs import decide_run, nebuly_client, read_desired
 from syncd.run.report import ExitCode
 from syncd.run.state import StateDir
-from syncd.sources.base import SourceRead
+from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceRead
 from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
 
@@ -33,7 +33,7 @@ class _Replay:
     name: str
     done: SourceRead
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         return self.done
 
 

@@ -30,13 +30,38 @@ class SourceError(Exception):
         self.message = message
 
 
+class ReadProgress(Protocol):
+    """Told as a long read goes, so the run can report progress.
+
+    Sources call `page` once per page (or chunk) they have received; the
+    receiver decides how often to say something. It must be cheap: it runs on
+    the read's hot path.
+    """
+
+    def page(self, records: int) -> None:
+        """`records` more records (entries, users, rows) have been received."""
+
+
+class NoProgress:
+    """The receiver for reads nobody watches."""
+
+    def page(self, records: int) -> None:
+        pass
+
+
+NO_PROGRESS: ReadProgress = NoProgress()
+
+
 class Source(Protocol):
     """A directory the engine can read. `read` returns everything or raises SourceError."""
 
     @property
     def name(self) -> str: ...
 
-    def read(self) -> SourceRead: ...
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead: ...
 
 
-__all__ = ["RecordProblem", "Source", "SourceError", "SourceRead", "SourceRecord", "record"]
+__all__ = [
+    "NO_PROGRESS", "NoProgress", "ReadProgress", "RecordProblem", "Source", "SourceError",
+    "SourceRead", "SourceRecord", "record",
+]

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.core.templates import unknown_attributes
-from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
+from syncd.sources.base import (
+    NO_PROGRESS,
+    ReadProgress,
+    RecordProblem,
+    SourceError,
+    SourceRead,
+    SourceRecord,
+)
 from syncd.sources.csv.config import CsvSourceConfig
 
 # An HR export with a multi-megabyte cell is broken; Python's default (128 KiB)
@@ -26,7 +33,7 @@ class CsvSource:
     def name(self) -> str:
         return self.config.name
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         path = self.config.path
         csv.field_size_limit(_FIELD_LIMIT)
         try:

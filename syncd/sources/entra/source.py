@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
+from syncd.sources.base import (
+    NO_PROGRESS,
+    ReadProgress,
+    RecordProblem,
+    SourceError,
+    SourceRead,
+    SourceRecord,
+)
 from syncd.sources.entra.attrs import flatten_user, graph_select, is_guest
 from syncd.sources.entra.config import EntraSourceConfig
 
@@ -54,7 +61,7 @@ class EntraSource:
     def name(self) -> str:
         return self.config.name
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         # The result travels in `box`, not as the coroutine's return value: on
         # Python 3.11 asyncio.run() formats repr(main task) when it restores the
         # SIGINT handler, and a task's repr includes repr(result) -- every

@@ -18,7 +18,14 @@ from typing import Any
 import structlog
 
 from syncd.core.templates import template_attributes
-from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
+from syncd.sources.base import (
+    NO_PROGRESS,
+    ReadProgress,
+    RecordProblem,
+    SourceError,
+    SourceRead,
+    SourceRecord,
+)
 from syncd.sources.google.config import GoogleSourceConfig
 from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
@@ -70,7 +77,7 @@ class GoogleSource:
     def name(self) -> str:
         return self.config.name
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         try:
             from syncd.sources.google.auth import (
                 CredentialSetupError,

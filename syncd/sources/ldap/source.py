@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from syncd import log
 from syncd.config.secrets import read_secret
 from syncd.core.templates import template_attributes
-from syncd.sources.base import SourceError, SourceRead, SourceRecord
+from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceError, SourceRead, SourceRecord
 from syncd.sources.ldap.backends import (
     Attributes,
     BackendName,
@@ -135,9 +135,9 @@ class LdapSource:
     def backend(self) -> BackendName:
         return choose_backend(self.config.backend)
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         try:
-            return self._read()
+            return self._read(progress)
         except LdapFailure as exc:
             raise SourceError(self.name, exc.message) from None
 
@@ -157,7 +157,7 @@ class LdapSource:
         except LdapFailure as exc:
             raise SourceError(self.name, exc.message) from None
 
-    def _read(self) -> SourceRead:
+    def _read(self, progress: ReadProgress) -> SourceRead:
         config = self.config
         conn, _ = self.open()
         try:
@@ -169,7 +169,7 @@ class LdapSource:
                         scope=config.scope, filter=self.plan.filter,
                         group_lookup=config.effective_group_lookup if config.groups
                         or config.exclude_groups else None)
-            entries = self._search(conn)
+            entries = self._search(conn, progress)
             if self.plan.client_groups:
                 scope = self._groups.expand(conn, self.plan.client_groups, entries.keys())
                 entries = {k: v for k, v in entries.items() if k in scope}
@@ -269,7 +269,7 @@ class LdapSource:
 
     # -- search -------------------------------------------------------------------
 
-    def _search(self, conn: Connection) -> dict[str, SourceRecord]:
+    def _search(self, conn: Connection, progress: ReadProgress) -> dict[str, SourceRecord]:
         """Every matching entry of every base DN as a record, keyed by normalised DN.
 
         Entries become records at once so the raw values of a large directory are
@@ -297,6 +297,7 @@ class LdapSource:
                             if key not in entries and not _is_disabled(self.plan.disabled_check,
                                                                        lowered):
                                 entries[key] = self._record(dn, lowered)
+                        progress.page(len(page.entries))
                         if self._on_page is not None:
                             self._on_page(len(entries))
             except LdapFailure as exc:

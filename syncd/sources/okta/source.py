@@ -18,7 +18,14 @@ import structlog
 
 from syncd.core.templates import template_attributes
 from syncd.log import register_secret_lines
-from syncd.sources.base import RecordProblem, SourceError, SourceRead, SourceRecord
+from syncd.sources.base import (
+    NO_PROGRESS,
+    ReadProgress,
+    RecordProblem,
+    SourceError,
+    SourceRead,
+    SourceRecord,
+)
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
 from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
@@ -56,7 +63,7 @@ class OktaSource:
     def name(self) -> str:
         return self.config.name
 
-    def read(self) -> SourceRead:
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
         # The result travels in `box`: asyncio.run() on 3.11 formats repr(task
         # result) when it restores the SIGINT handler (every record, slowly).
         box: list[SourceRead] = []
