@@ -75,3 +75,26 @@ def test_repeated_identical_skips_are_one_line_with_a_count(
     assert len(skipped) == 1
     assert skipped[0]["count"] == 30 and skipped[0]["record"] == "roster.csv line 3"
     assert skipped[0]["last"] == "roster.csv line 32"
+
+
+def test_a_section_left_empty_by_its_indentation_says_so(tmp_path: Path) -> None:
+    # `department:` written level with `tags:` leaves `tags:` empty (None in YAML).
+    cfg = tmp_path / "syncd.yaml"
+    text = BASE.format(url="http://127.0.0.1:9", key="k")
+    cfg.write_text(text.replace('      department: "{department}"',
+                                '    department: "{department}"'), encoding="utf-8")
+    problems = _problems(cfg)
+    assert problems[0] == ("sources[0].tags: has no value; the entries meant for it must be "
+                           "indented under it (line 10)")
+    assert not any("Input should be" in p for p in problems)
+
+
+def test_a_typo_is_matched_against_its_own_section_first(tmp_path: Path) -> None:
+    # `deparment` beside a source's keys is not policy's `departed`.
+    (typo,) = _problems(_config(tmp_path, "    deparment: x\n"))
+    assert typo == ("sources[0].deparment: unknown key (check the spelling; see `syncd "
+                    "schema`) (line 12)")
+    # A key of another section written in the wrong one says where it belongs.
+    (misplaced,) = _problems(_config(tmp_path, nebuly="  max_deactivations: 5\n"))
+    assert misplaced == ("nebuly.max_deactivations: not a key of this section: it belongs to "
+                         "another one (see `syncd schema`) (line 5)")

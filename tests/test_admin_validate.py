@@ -51,6 +51,10 @@ MISTAKES = [
             ("sources[0].path", "rooster.csv", "file not found")),
     Mistake("state-dir-not-writable", BASE + "state_dir: roster.csv/state\n",
             ("state_dir", "roster.csv")),
+    # Writable by its mode bits (even root's access() says yes), yet nothing can be
+    # created there: the check must try, not trust the mode bits.
+    Mistake("state-dir-on-a-filesystem-that-takes-no-directories",
+            BASE + "state_dir: /proc/syncd-state\n", ("state_dir", "/proc/syncd-state")),
     Mistake("unknown-time-zone", BASE + "schedule:\n  cron: '0 * * * *'\n"
             "  timezone: Europe/Pariss\n",
             ("schedule.timezone", "Europe/Pariss")),

@@ -105,7 +105,7 @@ BAD_CONFIGS = [
               lambda t: t.split("sources:")[0] + "sources: {name: hr, type: csv}\n",
               "sources: Input should be a valid list"),
     BadConfig("nebuly-is-empty", lambda t: "nebuly:\nsources:" + t.split("sources:")[1],
-              "nebuly: Input should be a valid dictionary"),
+              "nebuly: has no value; the entries meant for it must be indented under it"),
     BadConfig("end-user-empty", _sub('end_user: "{email}"', 'end_user: ""'),
               "sources[0].end_user: String should have at least 1 character"),
     BadConfig("delimiter-two-chars", _source('delimiter: ";;"'),

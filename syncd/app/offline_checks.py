@@ -109,21 +109,25 @@ def dn_problems(name: str, value: str | list[str]) -> list[str]:
 
 
 def state_dir_problem(path: Path) -> str | None:
-    """Whether a run could create and write state_dir; creates nothing."""
+    """Whether a run could create and write state_dir; leaves nothing behind."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         return (f"state_dir: {path} cannot be created: {existing} is not a directory; point "
                 "state_dir at a directory (syncd creates it if it is missing)")
-    if existing != path:
-        if not os.access(existing, os.W_OK | os.X_OK):
-            return f"state_dir: {path} cannot be created: {existing} is not writable"
-        return None
+    # Try it rather than trust the mode bits: root passes every access() check, and
+    # some filesystems (/proc, read-only mounts, full disks) refuse whatever the mode.
     try:
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        if existing != path:
+            os.rmdir(tempfile.mkdtemp(prefix=".syncd-validate-", dir=existing))
+        else:
+            with tempfile.TemporaryFile(dir=path):
+                pass
     except OSError as exc:
+        if existing != path:
+            return (f"state_dir: {path} cannot be created: {existing} does not take new "
+                    f"folders ({exc.strerror})")
         return f"state_dir: {path} is not writable: {exc.strerror}"
     return None
 

@@ -4,7 +4,7 @@ things an admin needs to fix an indentation slip or a typo without reading pydan
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -37,21 +37,66 @@ def line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
     return line
 
 
+def _sections(schema: Any) -> Iterator[set[str]]:
+    """The key names of every object the config's JSON Schema describes."""
+    if isinstance(schema, dict):
+        if "properties" in schema:
+            yield set(schema["properties"])
+        for item in schema.values():
+            yield from _sections(item)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _sections(item)
+
+
 def known_keys(schema: dict[str, Any]) -> set[str]:
     """Every key name the config's JSON Schema knows, in any section."""
-    found: set[str] = set()
+    return set().union(*_sections(schema))
 
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            found.update(value.get("properties", {}))
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
 
-    walk(schema)
-    return found
+def keys_beside(schema: dict[str, Any], siblings: Iterable[str]) -> set[str]:
+    """The keys of the config section that holds `siblings`: the schema object sharing
+    the most keys with them (every key if none shares any). A typo is then matched
+    against its own section, not against a key of some other section."""
+    present = set(siblings)
+    best = max(_sections(schema), key=lambda keys: len(keys & present), default=set())
+    return best if best & present else known_keys(schema)
+
+
+_ABSENT = object()
+
+
+def value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The raw config value at a pydantic error location (_ABSENT if there is none)."""
+    node = data
+    for part in loc:
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
+            node = node[part]
+        elif isinstance(node, dict) and node.get("type") == part:
+            continue  # discriminated-union tag, not a key
+        else:
+            return _ABSENT
+    return node
+
+
+def unknown_key_message(loc: tuple[Any, ...], data: Any, schema: dict[str, Any]) -> str:
+    """What to tell an admin about a key the config does not know, at `loc`."""
+    section = value_at(data, loc[:-1])
+    siblings = [str(k) for k in section] if isinstance(section, dict) else []
+    # An empty section beside it (`tags:` with nothing under it) is where the key was
+    # meant to go: its lines were indented level with it instead of under it.
+    empty = [k for k in siblings if section[k] is None]
+    if empty:
+        return f"unknown key; if it belongs under {empty[0]}, indent it under {empty[0]}"
+    if hint := did_you_mean(str(loc[-1]), keys_beside(schema, siblings)):
+        return f"unknown key{hint} (see `syncd schema`)"
+    everywhere = known_keys(schema)
+    if str(loc[-1]) in everywhere:
+        return "not a key of this section: it belongs to another one (see `syncd schema`)"
+    if hint := did_you_mean(str(loc[-1]), everywhere):
+        return f"unknown key{hint} (a key of another section; see `syncd schema`)"
+    return "unknown key (check the spelling; see `syncd schema`)"
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from syncd.config.loading import ConfigError, ConfigLoader, Interpolation
-from syncd.config.locate import did_you_mean, known_keys, line_of
+from syncd.config.locate import line_of, unknown_key_message, value_at
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.config.urls import is_loopback, userinfo_problem
@@ -278,6 +278,9 @@ def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
     return out or "(top level)"
 
 
+_SECTION_TYPES = frozenset({"dict_type", "model_type", "list_type", "model_attributes_type"})
+
+
 def format_validation_error(error: ValidationError, data: Any,
                             tree: yaml.Node | None = None) -> list[str]:
     """One line per problem: `path: message (line N)`, with the key probably meant for
@@ -285,7 +288,6 @@ def format_validation_error(error: ValidationError, data: Any,
     items = error.errors(include_url=False, include_input=False)
     locs = [tuple(item["loc"]) for item in items]
     problems = []
-    known: set[str] | None = None
     for item, loc in zip(items, locs, strict=True):
         # A tag given as a mapping fails the union's string branch too; that half is
         # noise ("tags.x.str: Input should be a valid string") next to the real problem.
@@ -295,11 +297,12 @@ def format_validation_error(error: ValidationError, data: Any,
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "field required"
+        elif item["type"] in _SECTION_TYPES and value_at(data, loc) is None:
+            # `key:` with nothing after it: almost always the lines meant for it are
+            # indented level with it instead of under it.
+            message = "has no value; the entries meant for it must be indented under it"
         elif item["type"] == "extra_forbidden":
-            known = known if known is not None else known_keys(json_schema())
-            hint = did_you_mean(str(loc[-1]), known)
-            message = (f"unknown key{hint} (see `syncd schema`)" if hint
-                       else "unknown key (check the spelling; see `syncd schema`)")
+            message = unknown_key_message(loc, data, json_schema())
         # The line goes last: every problem starts with the path it names.
         line = line_of(tree, loc) if tree is not None and loc else None
         where = f" (line {line})" if line is not None else ""
