@@ -75,7 +75,8 @@ SLIPS = [
          also="sources[0].department: unknown key; if it belongs under tags, indent it "
          "under tags (line 10)"),
     Slip("mode-misspelt", "mode: sync", "mode: upsert",
-         ("policy.mode", "'upsert-only'", "(line 12)")),
+         ("policy.mode: expected one of 'sync', 'upsert-only' or 'create-only'; got 'upsert'",
+          "(line 12)")),
     Slip("cap-in-words", '"10%"', '"ten percent"',
          ("policy.max_deactivations", "such as '10%'", "(line 13)")),
     Slip("interval-without-a-unit", "interval: 1h", "interval: hourly",
@@ -95,9 +96,9 @@ SLIPS = [
     Slip("end-user-forgotten", '    end_user: "{email}"\n', "",
          ("sources[0].end_user", "field required")),
     Slip("source-name-twice", "policy:", CSV_SOURCE + '\n    end_user: "{email}"\npolicy:',
-         ("source name 'hr' is used twice",)),
+         ("sources: source name 'hr' is used twice", "(line 4)")),
     Slip("tab-in-indentation", "  mode: sync", "\tmode: sync",
-         ("line 12, column 1", "'\\t'")),
+         ("line 12, column 1", "a tab in the indentation; YAML indents with spaces only")),
     Slip("state-dir-where-nothing-can-be-created", "./state", "/proc/syncd-state",
          ("state_dir", "/proc/syncd-state")),
     Slip("semicolon-csv", "./roster.csv", "./semicolon.csv",
@@ -126,7 +127,7 @@ def test_a_common_config_mistake_is_exit_2_with_one_line_naming_the_field(
                            str(cfg)], capture_output=True, text=True, timeout=120,
                           check=False, env=env, cwd=tmp_path)
     assert done.returncode == ExitCode.CONFIG_ERROR, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr and "Input should be a valid" not in done.stderr
+    assert "Traceback" not in done.stderr and "Input should be" not in done.stderr
     lines = [line.strip() for line in done.stderr.splitlines() if line.startswith("  ")]
     assert lines[1:] == ([slip.also] if slip.also else []), done.stderr
     for words in slip.expected:

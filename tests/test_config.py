@@ -70,7 +70,7 @@ def test_region_picks_the_host() -> None:
     (MINIMAL + "policy: {max_deactivations: '150%'}",
      "policy.max_deactivations: a percentage must be between 0% and 100%"),
     (MINIMAL + "policy: {max_deactivations: lots}", "policy.max_deactivations: expected a count"),
-    (MINIMAL + "policy: {mode: mirror}", "policy.mode: Input should be 'sync'"),
+    (MINIMAL + "policy: {mode: mirror}", "policy.mode: expected one of 'sync'"),
     (MINIMAL.replace("{api_key: k}", "{api_key: k, batch_size: 0}"),
      "nebuly.batch_size: Input should be greater than or equal to 1"),
     (MINIMAL.replace("{api_key: k}", "{api_key: k, timeout: -3s}"), "nebuly.timeout: expected"),

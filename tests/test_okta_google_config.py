@@ -60,7 +60,7 @@ def test_example_google_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     ("org_url: https://acme-admin.okta.com\napi_token: t", "is the admin console"),
     ("org_url: https://acme.okta.com/api/v1\napi_token: t", "without a path"),
     ("org_url: https://acme.okta.com\napi_token: t\nstatuses: [ACTIVE, GONE]",
-     "sources[0].statuses[1]: Input should be 'STAGED'"),
+     "sources[0].statuses[1]: expected one of 'STAGED'"),
     ("org_url: https://acme.okta.com\napi_token: t\nstatuses: []", "at least one status"),
     ("org_url: https://acme.okta.com\napi_token: t\ngroups: ['a/b']", "sources[0].groups: "),
     ("org_url: https://acme.okta.com\napi_token: t\nkey_id: k", "key_id is only used"),

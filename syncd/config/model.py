@@ -241,13 +241,19 @@ class SyncdConfig(BaseModel):
         """`syncd COMMAND --config FILE`, ready to paste."""
         return f"syncd {command} --config {self._origin}" if self._origin else f"syncd {command}"
 
-    @model_validator(mode="after")
-    def _unique_source_names(self) -> SyncdConfig:
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
         seen: set[str] = set()
-        for source in self.sources:
+        for source in sources:
             if source.name in seen:
                 raise ValueError(f"source name {source.name!r} is used twice; names must be unique")
             seen.add(source.name)
+        return sources
+
+    @model_validator(mode="after")
+    def _policy_fits_the_sources(self) -> SyncdConfig:
+        seen = {source.name for source in self.sources}
         grace = self.policy.grace_runs > 1 or self.policy.grace_period is not None
         if grace and self.state_dir is None:
             raise ValueError("policy.grace_runs / grace_period need state_dir (a writable "
@@ -297,6 +303,10 @@ def format_validation_error(error: ValidationError, data: Any,
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "missing":
             message = "field required"
+        elif item["type"] in ("literal_error", "enum"):
+            # Not pydantic's "Input should be ...": say what was written and what is allowed.
+            got = value_at(data, loc)
+            message = f"expected one of {item['ctx']['expected']}; got {got!r}"
         elif item["type"] in _SECTION_TYPES and value_at(data, loc) is None:
             # `key:` with nothing after it: almost always the lines meant for it are
             # indented level with it instead of under it.
@@ -317,6 +327,8 @@ def parse_config(text: str, origin: str = "<config>") -> SyncdConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if "'\\t'" in problem:
+            problem = "a tab in the indentation; YAML indents with spaces only"
         raise ConfigError([f"{origin}:{where}: {problem}"]) from None
     except RecursionError:
         raise ConfigError([f"{origin}: nested too deeply to be a config"]) from None
