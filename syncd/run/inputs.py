@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from syncd import log
 from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
@@ -20,6 +21,7 @@ from syncd.core.rules import Departed, Mode, PlanPolicy
 from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
 from syncd.nebuly.client import NebulyClient, Roster
 from syncd.nebuly.retry import RetryPolicy
+from syncd.run.progress import LOG_EVERY, SourceProgress
 from syncd.run.report import SourceStats
 from syncd.sources.base import Source, SourceError
 
@@ -44,13 +46,18 @@ def plan_policy(config: SyncdConfig) -> PlanPolicy:
 
 
 def _read_sources(config: SyncdConfig, sources: Sequence[Source],
-                  logger: Any, clock: Callable[[], float]
+                  logger: Any, clock: Callable[[], float], progress_every: float
                   ) -> tuple[list[MappedSource], list[SourceStats]]:
     mapped: list[MappedSource] = []
     stats: list[SourceStats] = []
     for source_config, source in zip(config.sources, sources, strict=True):
         start = clock()
-        read = source.read()  # raises SourceError
+        progress = SourceProgress(source.name, logger, clock, log_every=progress_every,
+                                  live=log.live_line())
+        try:
+            read = source.read(progress)  # raises SourceError
+        finally:
+            progress.done()
         result = SourceMapper(source_config, config.policy.id_case).map(read.records,
                                                                         read.problems)
         seconds = clock() - start
@@ -95,10 +102,11 @@ def _log_skipped(logger: Any, source: str, problems: Sequence[RecordProblem]) ->
 
 
 def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
-                 clock: Callable[[], float] = time.perf_counter
-                 ) -> tuple[MergedRoster, list[SourceStats]]:
-    """Read every source completely, map and merge: who should have access. Raises SourceError."""
-    mapped, stats = _read_sources(config, sources, logger, clock)
+                 clock: Callable[[], float] = time.perf_counter, *,
+                 progress_every: float = LOG_EVERY) -> tuple[MergedRoster, list[SourceStats]]:
+    """Read every source completely, map and merge: who should have access. Raises SourceError.
+    A long read logs `source.progress` every `progress_every` seconds of `clock`."""
+    mapped, stats = _read_sources(config, sources, logger, clock, progress_every)
     merged = merge(mapped, config.policy.source_precedence)
     for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
         logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
