@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd import log
+from syncd.app.paint import Style, painter
 from syncd.config.model import SyncdConfig
 from syncd.core.ids import exclusion_pattern, id_key
 from syncd.core.mapping import SourceMapper
 from syncd.core.model import Change, DesiredUser, NebulyUser
 from syncd.core.policy import GuardedPlan
 from syncd.core.templates import Template
+from syncd.core.text import escape_json_text
 from syncd.run.inputs import decide_run, nebuly_client, read_desired
 from syncd.run.report import ExitCode
 from syncd.run.state import StateDir
@@ -54,9 +56,13 @@ def explain(args: argparse.Namespace, config: SyncdConfig) -> int:
             doc["nebuly_error"] = log.redact_text(str(exc))
             code = ExitCode.NEBULY_FAILED
     if args.json:
-        print(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        # Readable non-ASCII, but C1 and bidi characters escaped (C0 always is).
+        print(escape_json_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str)))
     else:
-        sys.stdout.writelines(line + "\n" for line in _text(doc))
+        paint = painter(args.color, sys.stdout)
+        first, *rest = _text(doc)
+        sys.stdout.write(paint.line(first, Style.HEADING) + "\n")  # the id asked about
+        paint.write(sys.stdout, rest)
     return int(code)
 
 
