@@ -169,3 +169,30 @@ def test_a_pace_is_due_once_per_interval_from_its_start() -> None:
         clock.now += 4.0
         looks.append(pace.due())
     assert looks == [False, False, True, False, False, True, False, False]
+
+
+def test_log_lines_from_another_thread_stay_whole_around_the_live_line() -> None:
+    import threading
+
+    screen = _Terminal()
+    live = LiveLine(screen, every=0.0)
+
+    def updates() -> None:
+        for i in range(2000):
+            live.show(f"reading hr: {i:,} records, 10/s")
+
+    def log_lines() -> None:
+        for i in range(2000):
+            live.write(f"nebuly.page n={i}\n")
+
+    threads = [threading.Thread(target=updates), threading.Thread(target=log_lines)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = screen.getvalue()
+    # Every log line starts a row of its own and is whole, never cut by the live line.
+    rows = [row for chunk in text.split("\r\x1b[K") for row in chunk.split("\n")]
+    logged = [row for row in rows if row.startswith("nebuly.page")]
+    assert logged == [f"nebuly.page n={i}" for i in range(2000)]
+    assert all(row.startswith(("nebuly.page", "reading hr: ")) for row in rows if row)

@@ -24,7 +24,8 @@ def _config(tmp_path: Path, url: str, rows: int, extra: str = "") -> Path:
     return cfg
 
 
-@pytest.mark.parametrize("command", [("plan",), ("preview", "--limit", "1"), ("once",)])
+@pytest.mark.parametrize("command", [("plan",), ("preview", "--limit", "1"), ("once",),
+                                     ("explain", "user00001@example.com", "--offline")])
 def test_a_read_shows_a_live_line_on_the_terminal_and_never_on_stdout(
         tmp_path: Path, standin: NebulyStandIn, command: tuple[str, ...]) -> None:
     cfg = _config(tmp_path, standin.url, 2 * PROGRESS_ROWS + 5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from syncd.core.policy import GuardedPlan
 from syncd.core.templates import Template
 from syncd.core.text import escape_json_text
 from syncd.run.inputs import decide_run, nebuly_client, read_desired
+from syncd.run.progress import read_watched
 from syncd.run.report import ExitCode
 from syncd.run.state import StateDir
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceRead
@@ -41,7 +43,8 @@ class _Replay:
 
 def explain(args: argparse.Namespace, config: SyncdConfig) -> int:
     key = id_key(args.end_user)
-    reads = [_Replay(s.name, build_source(s).read()) for s in config.sources]  # SourceError: 3
+    reads = [_Replay(s.name, read_watched(build_source(s), log.get_logger(), time.perf_counter))
+             for s in config.sources]  # SourceError: 3
     doc: dict[str, Any] = {"end_user": args.end_user, "sources": [
         _in_source(s, r.done, key, config) for s, r in zip(config.sources, reads, strict=True)]}
     merged, _ = read_desired(config, reads, log.get_logger())

@@ -112,6 +112,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("status", "last run, failure streak, next run, pending plans, people in grace "
             "(from state_dir; no call)", "syncd.app.status:status", _json_flag),
     Command("explain", "why a person is or is not in the roster, and what the next run "
-            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments),
+            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments,
+            live_progress=True),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

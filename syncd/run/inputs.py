@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from syncd import log
 from syncd.config.model import SyncdConfig
 from syncd.core.mapping import MappedSource, SourceMapper
 from syncd.core.merge import MergedRoster, cap_tag_values, merge
@@ -21,7 +20,7 @@ from syncd.core.rules import Departed, Mode, PlanPolicy
 from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
 from syncd.nebuly.client import NebulyClient, Roster
 from syncd.nebuly.retry import RetryPolicy
-from syncd.run.progress import LOG_EVERY, SourceProgress
+from syncd.run.progress import LOG_EVERY, read_watched
 from syncd.run.report import SourceStats
 from syncd.sources.base import Source, SourceError
 
@@ -52,12 +51,7 @@ def _read_sources(config: SyncdConfig, sources: Sequence[Source],
     stats: list[SourceStats] = []
     for source_config, source in zip(config.sources, sources, strict=True):
         start = clock()
-        progress = SourceProgress(source.name, logger, clock, log_every=progress_every,
-                                  live=log.live_line())
-        try:
-            read = source.read(progress)  # raises SourceError
-        finally:
-            progress.done()
+        read = read_watched(source, logger, clock, progress_every)  # raises SourceError
         result = SourceMapper(source_config, config.policy.id_case).map(read.records,
                                                                         read.problems)
         seconds = clock() - start

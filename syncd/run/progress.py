@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from syncd import log
 from syncd.pace import Every
+from syncd.sources.base import Source, SourceRead
 from syncd.terminal import LiveLine
 
 LOG_EVERY = 10.0
@@ -58,3 +60,15 @@ class SourceProgress:
 
     def _rate(self, elapsed: float) -> float:
         return self.records / elapsed if elapsed > 0 else 0.0
+
+
+def read_watched(source: Source, logger: Any, clock: Callable[[], float],
+                 log_every: float = LOG_EVERY) -> SourceRead:
+    """`source.read()` with its progress logged, and shown on the command's live line
+    if it has one (see log.configure). Raises SourceError."""
+    progress = SourceProgress(source.name, logger, clock, log_every=log_every,
+                              live=log.live_line())
+    try:
+        return source.read(progress)
+    finally:
+        progress.done()

@@ -79,11 +79,11 @@ class CsvSource:
         name = path.name
         width = len(columns)
         append = records.append
-        rows = 0
-        for row in reader:
-            rows += 1
-            if rows % PROGRESS_ROWS == 0:
+        rows, report_at = 0, PROGRESS_ROWS
+        for rows, row in enumerate(reader, 1):  # rows: also the count after the loop
+            if rows == report_at:  # about 20 ns a row; a modulo costs twice that
                 progress.page(PROGRESS_ROWS)
+                report_at += PROGRESS_ROWS
             origin = f"{name} line {reader.line_num}"
             # The joined row is blank exactly when every cell is.
             if not "".join(row).strip():
