@@ -163,3 +163,26 @@ def test_status_and_explain_text_escape_values_from_nebuly(tmp_path: Path,
         out = run_cli(*command, "--config", str(cfg), "--json").stdout
         assert "\u202e" not in out and "\x1b" not in out, command
         assert "Sales\\u001b[2J0\\u202e" in out, command  # the same JSON value, escaped
+
+
+def test_listings_status_preview_explain_and_approve_in_colour(tmp_path: Path,
+                                                               changed: Path) -> None:
+    cfg = str(changed)
+    changed.write_text(changed.read_text() + f"state_dir: {tmp_path / 'state'}\n")
+    assert run_cli("once", "--config", cfg).returncode == 5  # 3 deactivations held
+    always = ("--config", cfg, "--color", "always")
+    assert run_cli("runs", *always).stdout.startswith(f"{BOLD}run_id")
+    plans = run_cli("plans", *always).stdout
+    assert plans.startswith(f"{BOLD}plan_id")
+    plan_id = plans.splitlines()[1].split()[0]
+    assert "\x1b" not in plans.splitlines()[1]  # rows start with values: no rule applies
+    status = run_cli("status", *always).stdout
+    assert status.startswith(f"{BOLD}last run:\x1b[0m ")
+    assert f"{BOLD}pending plans:\x1b[0m 1" in status
+    preview = run_cli("preview", *always).stdout.splitlines()
+    assert preview[0].startswith(f"{BOLD}end_user") and "\x1b" not in preview[1]
+    explain = run_cli("explain", "user00000@example.com", *always).stdout
+    assert explain.startswith(f"{BOLD}user00000@example.com\x1b[0m\n")
+    assert f"{RED}  next run: deactivate (blocked by a guard" in explain
+    approve = run_cli("approve", plan_id, "--dry-run", *always).stdout
+    assert f"{RED}  ~ deactivate  user00000@example.com" in approve
