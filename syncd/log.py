@@ -11,14 +11,26 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
 
 from syncd.core.text import escape_controls
+from syncd.terminal import LIVE_EVERY, LiveLine, color_enabled
 
 _secrets: set[str] = set()
 MASK = "[REDACTED]"
+
+
+@dataclass(slots=True)
+class _Terminal:
+    # --color, remembered: the daemon configures the log again on every config reload.
+    color: str = "auto"
+    live: LiveLine | None = None
+
+
+_terminal = _Terminal()
 
 
 def register_secret(value: str) -> None:
@@ -76,13 +88,24 @@ def escape_processor(
     return event
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = None, *,
+              color: str | None = None, live: bool = False,
+              live_every: float = LIVE_EVERY) -> None:
+    """Set up the log. `color`: auto|always|never (None: as last chosen). `live`: the
+    command shows progress as a live line, updated at most every `live_every` seconds,
+    when the log is the console view on a terminal (see `live_line`)."""
     out = stream or sys.stderr
+    _terminal.color = color or _terminal.color
     # auto: a person at a terminal gets the console view; anything piped or
     # collected (a container, systemd, `| tee`) gets one JSON object per line.
     use_json = fmt == "json" or (fmt == "auto" and not (out.isatty() and sys.stdout.isatty()))
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if use_json
-                     else structlog.dev.ConsoleRenderer(colors=out.isatty()))
+                     else structlog.dev.ConsoleRenderer(colors=color_enabled(_terminal.color, out)))
+    # Never in JSON mode nor into a pipe or file: a rewritten line is for eyes only.
+    live_line = LiveLine(out, live_every) if live and not use_json and out.isatty() else None
+    _terminal.live = live_line
+    if live_line is not None:
+        out = live_line  # log lines are written above the live line, never into it
     shared: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -115,6 +138,11 @@ def configure(fmt: str = "auto", level: str = "info", stream: TextIO | None = No
     root.handlers = [h for h in root.handlers if h.get_name() != "syncd"] + [handler]
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
+
+
+def live_line() -> LiveLine | None:
+    """The live progress line of this command, if it has one (see `configure`)."""
+    return _terminal.live
 
 
 def get_logger() -> Any:

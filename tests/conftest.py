@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -39,6 +40,11 @@ CANARIES = (CANARY_API_KEY, CANARY_PASSWORD, CANARY_CLIENT_SECRET, CANARY_OKTA_T
             CANARY_OKTA_KEY, CANARY_GOOGLE_KEY)
 
 FIELDS = ("email", "department", "country", "title")
+
+# Tests compare output byte for byte: a NO_COLOR or FORCE_COLOR of the machine running
+# them must not change it (the colour tests set them where they mean to).
+for _name in ("NO_COLOR", "FORCE_COLOR"):
+    os.environ.pop(_name, None)
 
 
 def person(i: int, department: str = "Sales", country: str = "FR") -> dict[str, str]:

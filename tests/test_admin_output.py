@@ -5,8 +5,6 @@ early ends quietly, and `runs` says when and what."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
 import sys
 from datetime import date
@@ -16,6 +14,7 @@ from standins.nebuly.server import NebulyStandIn
 from syncd.config.model import load_config
 from syncd.run.orchestrator import run_once
 from tests.conftest import config_text, person, run_cli, write_csv
+from tests.terminal import run_on_terminals
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = date(2026, 11, 22)
@@ -31,25 +30,9 @@ def _config(tmp_path: Path, url: str, rows: list[dict[str, str]], policy: str = 
 
 def test_once_at_a_terminal_prints_the_summary(tmp_path: Path, standin: NebulyStandIn) -> None:
     cfg = _config(tmp_path, standin.url, [person(i) for i in range(3)])
-    main, child = pty.openpty()
-    try:
-        done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "once", "--config",
-                               str(cfg)], stdout=child, stderr=subprocess.DEVNULL, cwd=REPO,
-                              timeout=60, check=False)
-        os.close(child)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the terminal's other end is closed: all was read
-                break
-            if not chunk:
-                break
-            output += chunk
-    finally:
-        os.close(main)
-    text = output.decode()
-    assert done.returncode == 0
+    done = run_on_terminals("once", "--config", str(cfg), stderr_tty=False)
+    text = done.stdout
+    assert done.code == 0
     assert "Applied: 3 insert, 0 update" in text
     assert "+ insert      user00001@example.com" in text
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from syncd import __version__
 from syncd.app.registry import BY_NAME, COMMANDS
+from syncd.terminal import COLOR_CHOICES, LIVE_EVERY
 
 EXIT_CODES_HELP = """exit codes:
   0  success (or dry run) and every change applied
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="YAML config file (default: $SYNCD_CONFIG or %(default)s)")
         p.add_argument("--log-level", choices=LOG_LEVELS,
                        help="overrides logging.level in the config for this command")
+        p.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                       help="colour the output: auto (on a terminal, unless NO_COLOR is set; "
+                       "FORCE_COLOR forces it), always or never (default: %(default)s)")
         command.arguments(p)
     return parser
 
@@ -62,6 +66,15 @@ def _load(path: Path) -> object:
         raise SystemExit(2) from None
 
 
+def _live_every() -> float:
+    """Seconds between two updates of the live progress line. SYNCD_LIVE_EVERY is not
+    documented: tests set it to 0 to see an update per page of a short read."""
+    try:
+        return max(0.0, float(os.environ.get("SYNCD_LIVE_EVERY", LIVE_EVERY)))
+    except ValueError:
+        return LIVE_EVERY
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     command = BY_NAME[args.command]
     module, function = command.handler.split(":")
@@ -77,7 +90,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     assert isinstance(config, SyncdConfig)
-    log.configure(config.logging.format, args.log_level or config.logging.level)
+    log.configure(config.logging.format, args.log_level or config.logging.level,
+                  color=args.color, live=command.live_progress, live_every=_live_every())
     try:
         return int(handler(args, config))
     except (StateError, ValueError) as exc:  # an unusable state_dir, an unreadable key file

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the engine's imports
     from datetime import datetime
 
+    from syncd.app.paint import Painter
     from syncd.config.model import SyncdConfig
     from syncd.run.report import OperatorResult
     from syncd.run.state import StateDir, StoredPlan
@@ -27,28 +28,28 @@ def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
     now = _now()
     rows = [_plan_row(p, now) for p in pending]
     _warn(problems)
-    return _print_rows(rows, args.json,
+    return _print_rows(rows, args,
                        ("plan_id", "created_at", "expires_at", "deactivate", "delete",
                         "tag_removal"),
                        "no pending plans")
 
 
 def runs(args: argparse.Namespace, config: SyncdConfig) -> int:
-    return _print_rows(_run_rows(_state_dir(config)), args.json,
+    return _print_rows(_run_rows(_state_dir(config)), args,
                        ("run_id", "recorded_at", "kind", "summary"), "no recorded runs")
 
 
 def approve(args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.run import orchestrator
 
-    return _report(orchestrator.approve(config, args.plan_id, dry_run=args.dry_run))
+    return _report(orchestrator.approve(config, args.plan_id, dry_run=args.dry_run), args)
 
 
 def rollback(args: argparse.Namespace, config: SyncdConfig) -> int:
     from syncd.run import orchestrator
 
     return _report(orchestrator.rollback(config, args.run_id, dry_run=args.dry_run,
-                                         force=args.force))
+                                         force=args.force), args)
 
 
 def preview(args: argparse.Namespace, config: SyncdConfig) -> int:
@@ -108,27 +109,37 @@ def _warn(problems: list[str]) -> None:
         sys.stderr.write(f"syncd: warning: {escape_controls(redact_text(problem))} (skipped)\n")
 
 
-def _out(lines: list[str]) -> None:
-    """Lines to stdout with every control and bidi character escaped: the values come
-    from Nebuly, the directory or state files, and must not drive the terminal."""
-    from syncd.core.text import escape_controls
+def _painter(args: argparse.Namespace) -> Painter:
+    """Lines to stdout with every control and bidi character escaped (the values come
+    from Nebuly, the directory or state files, and must not drive the terminal), in
+    colour at a terminal."""
+    from syncd.app.paint import painter
 
-    sys.stdout.writelines(escape_controls(line) + "\n" for line in lines)
+    return painter(args.color, sys.stdout)
 
 
-def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...],
-                empty: str) -> int:
-    if as_json:
+def _table(args: argparse.Namespace, heading: str, rows: list[str]) -> None:
+    """A heading and rows that start with values: coloured by no rule."""
+    from syncd.app.paint import Style
+
+    paint = _painter(args)
+    sys.stdout.write(paint.line(heading, Style.HEADING) + "\n")
+    sys.stdout.writelines(paint.plain(row) + "\n" for row in rows)
+
+
+def _print_rows(rows: list[dict[str, Any]], args: argparse.Namespace,
+                columns: tuple[str, ...], empty: str) -> int:
+    if args.json:
         print(json.dumps(rows, indent=2))  # ensure_ascii: every control is escaped
     elif not rows:
         print(empty)
     else:
-        _out(["  ".join(f"{c:<22}" for c in columns).rstrip(),
-              *("  ".join(f"{row[c]!s:<22}" for c in columns).rstrip() for row in rows)])
+        _table(args, "  ".join(f"{c:<22}" for c in columns).rstrip(),
+               ["  ".join(f"{row[c]!s:<22}" for c in columns).rstrip() for row in rows])
     return 0
 
 
-def _report(outcome: OperatorResult) -> int:
+def _report(outcome: OperatorResult, args: argparse.Namespace) -> int:
     from syncd.app.planfile import plan_lines
     from syncd.log import redact_text
 
@@ -141,7 +152,7 @@ def _report(outcome: OperatorResult) -> int:
         lines.append(f"recorded as run {outcome.run_id} (undo with `syncd rollback "
                      f"{outcome.run_id}`)")
     # A failure reason quotes the server's error text, which may echo the key back.
-    _out([redact_text(line) for line in lines])
+    _painter(args).write(sys.stdout, [redact_text(line) for line in lines])
     return int(outcome.exit_code)
 
 
@@ -171,12 +182,12 @@ def _preview(config: SyncdConfig, args: argparse.Namespace) -> int:
              "sources": list(u.sources)} for u in shown], indent=2, ensure_ascii=False)))
         return 0
     width = max([len(u.end_user) for u in shown] + [8])
-    lines = [f"{'end_user':<{width}}  {'active_from':<11}  {'active_to':<10}  tags"]
+    lines = []
     for u in shown:
         tags = " ".join(f"{k}={v}" for k, v in sorted(u.tags.items()))
         lines.append(f"{u.end_user:<{width}}  {u.active_from or '(on insert)'!s:<11}  "
                      f"{u.active_to or '-'!s:<10}  {tags}")
     lines.append(f"({len(shown)} of {len(users)} users"
                  f"{'; use --limit 0 for all' if len(shown) < len(users) else ''})")
-    _out(lines)
+    _table(args, f"{'end_user':<{width}}  {'active_from':<11}  {'active_to':<10}  tags", lines)
     return 0

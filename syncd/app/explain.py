@@ -7,18 +7,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from syncd import log
+from syncd.app.paint import Style, painter
 from syncd.config.model import SyncdConfig
 from syncd.core.ids import exclusion_pattern, id_key
 from syncd.core.mapping import SourceMapper
 from syncd.core.model import Change, DesiredUser, NebulyUser
 from syncd.core.policy import GuardedPlan
 from syncd.core.templates import Template
+from syncd.core.text import escape_json_text
 from syncd.run.inputs import decide_run, nebuly_client, read_desired
+from syncd.run.progress import read_watched
 from syncd.run.report import ExitCode
 from syncd.run.state import StateDir
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceRead
@@ -39,7 +43,8 @@ class _Replay:
 
 def explain(args: argparse.Namespace, config: SyncdConfig) -> int:
     key = id_key(args.end_user)
-    reads = [_Replay(s.name, build_source(s).read()) for s in config.sources]  # SourceError: 3
+    reads = [_Replay(s.name, read_watched(build_source(s), log.get_logger(), time.perf_counter))
+             for s in config.sources]  # SourceError: 3
     doc: dict[str, Any] = {"end_user": args.end_user, "sources": [
         _in_source(s, r.done, key, config) for s, r in zip(config.sources, reads, strict=True)]}
     merged, _ = read_desired(config, reads, log.get_logger())
@@ -54,9 +59,13 @@ def explain(args: argparse.Namespace, config: SyncdConfig) -> int:
             doc["nebuly_error"] = log.redact_text(str(exc))
             code = ExitCode.NEBULY_FAILED
     if args.json:
-        print(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        # Readable non-ASCII, but C1 and bidi characters escaped (C0 always is).
+        print(escape_json_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str)))
     else:
-        sys.stdout.writelines(line + "\n" for line in _text(doc))
+        paint = painter(args.color, sys.stdout)
+        first, *rest = _text(doc)
+        sys.stdout.write(paint.line(first, Style.HEADING) + "\n")  # the id asked about
+        paint.write(sys.stdout, rest)
     return int(code)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from syncd.app.paint import PLAIN, Painter
 from syncd.core.model import Change, NebulyUser
 from syncd.core.plan import Plan
-from syncd.core.text import escape_controls
 from syncd.run.orchestrator import RunReport
 from syncd.run.state import write_json_atomic
 
@@ -90,9 +90,10 @@ def _summary_line(report: RunReport) -> str:
             f"{counts['delete']} delete; {counts['unchanged']} unchanged")
 
 
-def print_plan(report: RunReport, out: TextIO) -> None:
+def print_plan(report: RunReport, out: TextIO, paint: Painter = PLAIN) -> None:
     """The plan as text. Ids and tag values come from Nebuly and the directory: every
-    control and bidi character in them is escaped, so none reaches the terminal."""
+    control and bidi character in them is escaped, so none reaches the terminal; the
+    painter colours the lines by kind when the output is a terminal."""
     if report.guarded is None:
         return
     summary = _summary_line(report)
@@ -115,7 +116,5 @@ def print_plan(report: RunReport, out: TextIO) -> None:
         lines += [f"  . grace       {end_user}" for end_user in waiting]
     if report.pending_plan:
         lines.append(f"Blocked changes wait as plan {report.pending_plan}: see `syncd status`")
-    out.write(escape_controls(summary) + "\n")
-    out.writelines(escape_controls(line) + "\n" for line in lines)
-    if len(lines) > REPEAT_SUMMARY_AFTER:
-        out.write(escape_controls(summary) + "\n")
+    repeat = [summary] if len(lines) > REPEAT_SUMMARY_AFTER else []
+    paint.write(out, [summary, *lines, *repeat])

@@ -24,6 +24,8 @@ class Command:
     handler: str
     arguments: AddArguments = _no_arguments
     needs_config: bool = True
+    # Shows a live progress line while it reads the sources (on a terminal, console log).
+    live_progress: bool = False
 
 
 def _sync_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,9 +91,9 @@ _SYNC = "syncd.app.sync_commands"
 _OPS = "syncd.app.commands"
 
 COMMANDS: tuple[Command, ...] = (
-    Command("once", "run one sync now", f"{_SYNC}:once", _once_arguments),
+    Command("once", "run one sync now", f"{_SYNC}:once", _once_arguments, live_progress=True),
     Command("plan", "show what one sync would change; write nothing", f"{_SYNC}:plan",
-            _sync_arguments),
+            _sync_arguments, live_progress=True),
     Command("validate", "check a config file and say which sources it would read",
             f"{_SYNC}:validate", _validate_arguments),
     Command("run", "run as a daemon: sync on schedule, serve /livez /readyz /metrics",
@@ -106,10 +108,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("rollback", "restore every user a run changed to its previous values",
             f"{_OPS}:rollback", _rollback_arguments),
     Command("preview", "show the Nebuly records the sources map to; no Nebuly call",
-            f"{_OPS}:preview", _preview_arguments),
+            f"{_OPS}:preview", _preview_arguments, live_progress=True),
     Command("status", "last run, failure streak, next run, pending plans, people in grace "
             "(from state_dir; no call)", "syncd.app.status:status", _json_flag),
     Command("explain", "why a person is or is not in the roster, and what the next run "
-            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments),
+            "would do to their Nebuly record", "syncd.app.explain:explain", _explain_arguments,
+            live_progress=True),
 )
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from syncd.app.commands import _state_dir
+from syncd.app.paint import painter
 from syncd.config.model import SyncdConfig
+from syncd.core.text import escape_json_text
 from syncd.run.inputs import plan_policy
 from syncd.run.state import StoredPlan
 from syncd.run.status_record import DAEMON, LAST_RUN, load
@@ -38,9 +41,10 @@ def status(args: argparse.Namespace, config: SyncdConfig) -> int:
         "problems": problems,
     }
     if args.json:
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        # Readable non-ASCII, but C1 and bidi characters escaped (C0 always is).
+        print(escape_json_text(json.dumps(doc, indent=2, ensure_ascii=False)))
     else:
-        print("\n".join(_text(doc, config)))
+        painter(args.color, sys.stdout).write(sys.stdout, _text(doc, config))
     return 0
 
 

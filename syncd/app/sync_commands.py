@@ -7,6 +7,7 @@ import json
 import sys
 
 from syncd import log
+from syncd.app.paint import painter
 from syncd.app.planfile import print_plan, report_json, write_json_atomic
 from syncd.config.model import SyncdConfig, json_schema
 from syncd.config.security import warn_insecure_transports
@@ -28,7 +29,7 @@ def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
     # At a terminal a person ran it: say what was done, as `plan` says what would be
     # (the log line is for machines). Piped output stays as it was, for scripts.
     if dry_run or sys.stdout.isatty():
-        print_plan(report, sys.stdout)
+        print_plan(report, sys.stdout, painter(args.color, sys.stdout))
     if args.plan_out is not None and report.guarded is not None:
         write_json_atomic(args.plan_out, report_json(report))
     return int(report.exit_code)
@@ -63,7 +64,7 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
     # Allowed is not silent: the admin reads it here, the log pipeline gets the event.
     for item in warn_insecure_transports(config, log.get_logger()):
         lines.append(f"  warning: {item.where} ({item.key}): {item.risk}")
-    print("\n".join(escape_controls(line) for line in lines))
+    painter(args.color, sys.stdout).write(sys.stdout, lines)
     return _connect_checks(config) if args.connect else 0
 
 

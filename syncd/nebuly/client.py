@@ -27,6 +27,7 @@ from syncd.core.dates import parse_wire_date
 from syncd.core.model import NebulyUser, id_key
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 from syncd.net import is_untrusted_certificate, trust_context, untrusted_message
+from syncd.pace import Every
 
 Api = Literal["platform-users", "eligible-users"]
 Op = Literal["insert", "update"]
@@ -252,8 +253,8 @@ class NebulyClient:
     ) -> None:
         self.http = http
         # A first load of a large roster is thousands of calls: say how far it is.
-        self.clock, self.progress_every = clock, progress_every
-        self._last_progress = clock()
+        self.clock = clock
+        self._progress_due = Every(progress_every, clock)
         self.flavour = FLAVOURS[api]
         self.batch_size = batch_size
         self.retry = retry or RetryPolicy()
@@ -357,9 +358,7 @@ class NebulyClient:
                             unconfirmed=tuple(unconfirmed), uncertain=tuple(uncertain))
 
     def _progress(self, op: Op, done: int, total: int) -> None:
-        now = self.clock()
-        if now - self._last_progress >= self.progress_every:
-            self._last_progress = now
+        if self._progress_due.due():
             log.get_logger().info("apply.progress", op=op, done=done, total=total,
                                   write_calls=self.write_calls)
 

@@ -20,6 +20,7 @@ from syncd.core.rules import Departed, Mode, PlanPolicy
 from syncd.core.templates import MappingRules, template_attributes, unknown_attributes
 from syncd.nebuly.client import NebulyClient, Roster
 from syncd.nebuly.retry import RetryPolicy
+from syncd.run.progress import LOG_EVERY, read_watched
 from syncd.run.report import SourceStats
 from syncd.sources.base import Source, SourceError
 
@@ -44,13 +45,13 @@ def plan_policy(config: SyncdConfig) -> PlanPolicy:
 
 
 def _read_sources(config: SyncdConfig, sources: Sequence[Source],
-                  logger: Any, clock: Callable[[], float]
+                  logger: Any, clock: Callable[[], float], progress_every: float
                   ) -> tuple[list[MappedSource], list[SourceStats]]:
     mapped: list[MappedSource] = []
     stats: list[SourceStats] = []
     for source_config, source in zip(config.sources, sources, strict=True):
         start = clock()
-        read = source.read()  # raises SourceError
+        read = read_watched(source, logger, clock, progress_every)  # raises SourceError
         result = SourceMapper(source_config, config.policy.id_case).map(read.records,
                                                                         read.problems)
         seconds = clock() - start
@@ -95,10 +96,11 @@ def _log_skipped(logger: Any, source: str, problems: Sequence[RecordProblem]) ->
 
 
 def read_desired(config: SyncdConfig, sources: Sequence[Source], logger: Any,
-                 clock: Callable[[], float] = time.perf_counter
-                 ) -> tuple[MergedRoster, list[SourceStats]]:
-    """Read every source completely, map and merge: who should have access. Raises SourceError."""
-    mapped, stats = _read_sources(config, sources, logger, clock)
+                 clock: Callable[[], float] = time.perf_counter, *,
+                 progress_every: float = LOG_EVERY) -> tuple[MergedRoster, list[SourceStats]]:
+    """Read every source completely, map and merge: who should have access. Raises SourceError.
+    A long read logs `source.progress` every `progress_every` seconds of `clock`."""
+    mapped, stats = _read_sources(config, sources, logger, clock, progress_every)
     merged = merge(mapped, config.policy.source_precedence)
     for key, tag, values in merged.conflicts[:MAX_LOGGED_PROBLEMS]:
         logger.debug("merge.conflict", end_user=key, tag=tag, values=dict(values))
