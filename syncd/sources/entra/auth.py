@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from syncd.log import register_secret
-from syncd.sources.common import scrub
+from syncd.sources.common import CaFileError, scrub, trust
 from syncd.sources.entra.config import EntraSourceConfig
 
 if TYPE_CHECKING:
+    import ssl
+
     from azure.core.credentials_async import AsyncTokenCredential
 
 # Authority hosts MSAL knows; for any other host (Azure Stack, a test stand-in)
@@ -93,7 +95,14 @@ def read_credential_files(config: EntraSourceConfig) -> CredentialFiles:
 
 
 def build_credential(config: EntraSourceConfig, files: CredentialFiles) -> AsyncTokenCredential:
-    """The configured async credential, from the files read by read_credential_files."""
+    """The configured async credential, from the files read by read_credential_files.
+
+    Its sign-in requests trust the OS store plus ca_file, as Graph's do.
+    """
+    try:
+        verify = trust(config.ca_file)
+    except CaFileError as exc:
+        raise CredentialSetupError(str(exc)) from None
     from azure.identity.aio import (
         CertificateCredential,
         ClientSecretCredential,
@@ -106,14 +115,14 @@ def build_credential(config: EntraSourceConfig, files: CredentialFiles) -> Async
     if kind == "managed_identity":
         # The endpoint comes from the hosting environment (IMDS, or App Service's
         # IDENTITY_ENDPOINT/IDENTITY_HEADER); client_id picks a user-assigned identity.
-        return ManagedIdentityCredential(client_id=config.client_id)
+        return ManagedIdentityCredential(client_id=config.client_id,
+                                         transport=sign_in_transport(verify))
 
     assert config.tenant_id is not None and config.client_id is not None  # validated in config
-    common: dict[str, Any] = {"authority": config.authority}
+    common: dict[str, Any] = {"authority": config.authority,
+                              "transport": sign_in_transport(verify)}
     if (urlsplit(config.authority).hostname or "") not in KNOWN_AUTHORITY_HOSTS:
         common["disable_instance_discovery"] = True
-    if config.ca_file is not None:
-        common["connection_verify"] = str(config.ca_file)
     try:
         if kind == "client_secret":
             assert files.secret is not None
@@ -132,6 +141,37 @@ def build_credential(config: EntraSourceConfig, files: CredentialFiles) -> Async
         # azure-identity's messages (bad PEM/PFX, wrong password) name no secret;
         # scrub anyway.
         raise CredentialSetupError(scrub(str(exc), files.secrets)) from None
+
+
+def sign_in_transport(verify: ssl.SSLContext) -> Any:
+    """azure-core's requests-based async transport, trusting `verify` (its own context:
+    urllib3 may change a context it is given).
+
+    azure-identity's default async transport is aiohttp's: importing it and
+    building its TLS context cost about half a second of every cold start
+    (bench/bench_entra.py), for one token request a run. requests is loaded
+    anyway (msal, which azure-identity imports, uses it). The adapter makes
+    every connection, proxied ones included, use `verify` instead of
+    requests' own CA bundle: the sign-in trusts the OS store plus ca_file.
+    """
+    import requests
+    from azure.core.pipeline.transport import AsyncioRequestsTransport
+
+    class TrustAdapter(requests.adapters.HTTPAdapter):
+        def build_connection_pool_key_attributes(
+            self, request: requests.PreparedRequest, verify: Any, cert: Any = None,
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = verify_context
+            return host, pool
+
+    verify_context = verify
+    session = requests.Session()
+    session.mount("https://", TrustAdapter())
+    session.mount("http://", TrustAdapter())
+    return AsyncioRequestsTransport(session=session, session_owner=True)
 
 
 def _quiet_azure_identity() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -79,9 +79,12 @@ class GraphSession:
     """The httpx transport, client and request adapter of one credential; `open()`, then
     `close()` (or `async with`)."""
 
-    def __init__(self, config: EntraSourceConfig, credential: AsyncTokenCredential) -> None:
+    def __init__(self, config: EntraSourceConfig,
+                 credential: Callable[[], AsyncTokenCredential]) -> None:
+        """`credential` makes the credential, once the session's settings are checked."""
         self.config = config
-        self.credential = credential
+        self._make_credential = credential
+        self.credential: AsyncTokenCredential | None = None
         parts = urlsplit(config.graph_url)
         self._origin = (parts.scheme, parts.netloc.lower())
         self._client: httpx.AsyncClient | None = None
@@ -115,6 +118,7 @@ class GraphSession:
             verify = trust(config.ca_file)
         except CaFileError as exc:
             raise SessionSetupError(str(exc)) from None
+        self.credential = credential = self._make_credential()
         # HTTP/1.1: pages are read one after the other, so HTTP/2 multiplexing gains
         # nothing and costs CPU. An explicit transport gets no proxy from httpx:
         # HTTPS_PROXY/NO_PROXY are applied here. Blocking I/O in a thread: see transport.py.
@@ -134,7 +138,7 @@ class GraphSession:
         GraphClientFactory.create_with_custom_middleware(middleware, client=client)
         # allowed_hosts: the bearer token goes to the Graph host and nowhere else.
         auth = AzureIdentityAuthenticationProvider(
-            self.credential,
+            credential,
             scopes=[config.token_scope],
             allowed_hosts=[urlsplit(config.graph_url).hostname or ""],
         )
@@ -157,7 +161,8 @@ class GraphSession:
                 await self._transport.aclose()
             self._client = self._transport = None
         finally:
-            await self.credential.close()
+            if self.credential is not None:
+                await self.credential.close()
 
     def users_request(
         self, select: list[str], filter_: str | None, top: int

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 import structlog
@@ -90,7 +91,7 @@ class EntraSource(AsyncJsonApiSource):
                 await self._release()
             fresh = self._session is None
             if fresh:
-                session = GraphSession(config, build_credential(config, files))
+                session = GraphSession(config, partial(build_credential, config, files))
             else:
                 assert self._session is not None
                 session = self._session
@@ -113,6 +114,8 @@ class EntraSource(AsyncJsonApiSource):
                 await session.close()
             if isinstance(exc, SourceError) or not isinstance(exc, Exception):
                 raise
+            if isinstance(exc, CredentialSetupError):
+                raise self.setup_failed(exc) from None
             # Session setup: page errors are translated by the pager.
             raise failed(exc, "Graph (session setup)") from None
         if self.kept:
