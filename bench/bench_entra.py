@@ -159,10 +159,14 @@ def report(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]]) -
         print(f"{LABELS[name]:32s} {median(name, 'cold'):8.2f} {median(name, 'warm'):8.2f} "
               f"{median(name, 'rss_mib'):13.1f}   {spread(name, 'cold'):11s}  "
               f"{spread(name, 'warm')}")
+    print(f"{'CPU seconds (all threads)':32s} {'cold':>8s} {'warm':>8s}")
+    for name in READERS:
+        print(f"{LABELS[name]:32s} {median(name, 'cold_cpu'):8.2f} "
+              f"{median(name, 'warm_cpu'):8.2f}")
     for sdk in ("sdk", "sdk-kept"):
         for base in ("plain", "plain+records"):
             ratios = "  ".join(f"{key} {median(sdk, key) / median(base, key):4.2f}x"
-                               for key in ("cold", "warm", "rss_mib"))
+                               for key in ("cold", "warm", "cold_cpu", "warm_cpu", "rss_mib"))
             print(f"{sdk:8s} / {base:14s} {ratios}")
     # Per-round ratios too: rounds are interleaved, so a round's readers saw the same load.
     for key in ("cold", "warm"):
