@@ -1,10 +1,9 @@
 """An httpx async transport that does its I/O with httpx's blocking transport, in a thread.
 
 Why: kiota (and so msgraph-sdk) is async only, and httpx's async stack
-(httpcore over anyio) costs about 5 ms of CPU per megabyte received, where
-the blocking stack reads a socket straight into a buffer: for a 100,000-user
-read (about 100 pages of 1 MB) the async path took 0.7-1.0 s against
-0.2-0.3 s for the same pages read blocking (bench/bench_entra.py). Pages are
+(httpcore over anyio) is much slower per megabyte received than the blocking
+one: the 100 pages (1 MB each) of a 100,000-user read took 0.65-1.2 s async
+against 0.2-0.3 s blocking, in one process against the Graph stand-in. Pages are
 read one after the other, so one worker thread at a time is all this needs;
 the event loop, kiota's middleware (retries) and azure-identity stay as they
 are. The whole body is read in the thread: Graph pages are decoded whole anyway.
