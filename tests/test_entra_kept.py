@@ -93,7 +93,7 @@ def test_a_path_maps_into_tags_end_to_end(tenant: Entra) -> None:
 # -- a source kept between reads --------------------------------------------------
 
 def test_a_kept_source_reuses_its_token_until_the_secret_file_changes(
-        tenant: Entra, tmp_path: Path) -> None:
+        tenant: Entra, tmp_path: Path, _logs_without_secrets: list[dict[str, Any]]) -> None:
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(str(tenant.standin.identity.client_secret), encoding="utf-8")
     source = EntraSource(tenant.config(client_secret_file=str(secret_file)))
@@ -110,6 +110,8 @@ def test_a_kept_source_reuses_its_token_until_the_secret_file_changes(
         assert len(source.read().records) == N_USERS
         assert tenant.standin.counters["token_requests"] == 2
         assert tenant.standin.counters["token_refused"] == 0
+        changed = [e for e in _logs_without_secrets if e["event"] == "source.credential_changed"]
+        assert [e["source"] for e in changed] == ["entra"]
     finally:
         source.close()
     # Closed, it can still be read (with a new session).

@@ -86,7 +86,7 @@ class EntraSource(AsyncJsonApiSource):
         try:
             files = read_credential_files(config)
             if self._session is not None and self._fingerprint != files.fingerprint:
-                log.info("entra.credential_changed", source=self.name,
+                log.info("source.credential_changed", source=self.name,
                          consequence="a new credential and session for this read")
                 await self._release()
             fresh = self._session is None
