@@ -87,6 +87,20 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
 
+    def next_fault(self) -> dict[str, Any] | None:
+        """The next injected fault, counted. A "drop" is done here (the connection is
+        closed): the caller answers nothing more; a "status" fault it answers its way."""
+        standin = self.server.standin
+        fault: dict[str, Any] | None = standin.faults.next()
+        if fault is None:
+            return None
+        if fault["kind"] == "drop":
+            standin.counters["dropped"] += 1
+            self.drop()
+        else:
+            standin.counters[f"status_{fault['status']}"] += 1
+        return fault
+
     def read_form(self) -> dict[str, str]:
         from urllib.parse import parse_qsl
 

@@ -116,6 +116,39 @@ def test_a_missing_extra_is_a_config_error_naming_the_pip_install(tmp_path: Path
     assert preview.returncode == ExitCode.CONFIG_ERROR and wanted in preview.stderr
 
 
+OKTA_SOURCE = """\
+  - name: okta
+    type: okta
+    org_url: https://acme.okta.com
+    api_token: t
+    end_user: "{{profile.email}}"
+"""
+GOOGLE_SOURCE = """\
+  - name: workspace
+    type: google
+    customer: C01
+    credentials_file: roster.csv
+    end_user: "{{primaryEmail}}"
+"""
+
+
+@pytest.mark.parametrize(("source", "extra", "name"), [(OKTA_SOURCE, "okta", "okta"),
+                                                       (GOOGLE_SOURCE, "google", "workspace")])
+def test_okta_and_google_without_their_sdk_are_config_errors(
+        tmp_path: Path, plain_site: Path, source: str, extra: str, name: str) -> None:
+    cfg = _write(tmp_path, BASE + source)
+    wanted = f"pip install 'syncd[{extra}]'"
+    validate = run_plain(plain_site, "validate", "--config", str(cfg))
+    assert validate.returncode == ExitCode.CONFIG_ERROR, validate.stdout + validate.stderr
+    assert wanted in validate.stderr and "sources[1]" in validate.stderr
+
+    once = run_plain(plain_site, "once", "--config", str(cfg))
+    assert once.returncode == ExitCode.CONFIG_ERROR, once.stderr
+    events = [msgspec.json.decode(x) for x in once.stderr.splitlines() if x.startswith("{")]
+    (invalid,) = [e for e in events if e["event"] == "config.invalid"]
+    assert wanted in invalid["error"] and f"{name!r}" in invalid["error"]
+
+
 def test_a_missing_python_ldap_backend_names_its_extra(tmp_path: Path,
                                                        plain_site: Path) -> None:
     cfg = _write(tmp_path, BASE + LDAP_SOURCE + "    backend: python-ldap\n")

@@ -213,13 +213,11 @@ class _Handler(JsonHandler):
             return self.send_json(403, google_error(
                 403, "Not Authorized to access this resource/api", "forbidden",
                 "PERMISSION_DENIED"))
-        fault = standin.faults.next()
+        fault = self.next_fault()
         if fault is not None and fault["kind"] == "drop":
-            standin.counters["dropped"] += 1
-            return self.drop()
+            return None
         if fault is not None:
             status = fault["status"]
-            standin.counters[f"status_{status}"] += 1
             message, reason, state = _FAULTS.get(status, _FAULTS[500])
             headers = ([("Retry-After", str(fault["retry_after"]))]
                        if fault["retry_after"] is not None else [])

@@ -189,13 +189,11 @@ class _Handler(JsonHandler):
             standin.counters["unauthorized"] += 1
             return self._error(401, "E0000011", "Invalid token provided",
                                self._limit_headers(RATE_LIMIT - 1))
-        fault = standin.faults.next()
+        fault = self.next_fault()
         if fault is not None and fault["kind"] == "drop":
-            standin.counters["dropped"] += 1
-            return self.drop()
+            return None
         if fault is not None:
             status = fault["status"]
-            standin.counters[f"status_{status}"] += 1
             headers = self._limit_headers(0, fault["reset_in"]) if fault["headers"] else []
             if status == 429:
                 return self._error(429, "E0000047", "API call exceeded rate limit due to too "

@@ -37,6 +37,7 @@ from syncd import __version__, log
 from syncd.app.health import HealthServer, HealthState, json_probe
 from syncd.app.metrics import Metrics, run_completed
 from syncd.config.model import ConfigError, ScheduleConfig, SyncdConfig, load_config
+from syncd.run.kept_sources import KeptSources
 from syncd.run.orchestrator import run_once
 from syncd.run.state import StateDir
 from syncd.run.status_record import record_next_run
@@ -143,6 +144,9 @@ class Daemon:
         self._gate = threading.Lock()  # orders "a run starts" against "stop is set"
         self.signals: list[int] = []  # appended by the handler: it must take no locks
         self.failures = 0
+        # Sources that keep their session (Entra: credential, token, connection)
+        # between runs, as long as their config is unchanged; closed on shutdown.
+        self.sources = KeptSources()
         self.scheduler = BackgroundScheduler(
             timezone=schedule.tz,
             executors={"default": ThreadPoolExecutor(1), "heartbeat": ThreadPoolExecutor(1)},
@@ -216,6 +220,8 @@ class Daemon:
                              "converges")
         if server is not None:
             server.stop()
+        if clean:  # else a run may still be using them; the process exits anyway
+            self.sources.close()
         self.log.info("daemon.stopped", clean=clean, exit_code=0)
         if not clean:  # the run's worker thread would keep the interpreter alive
             sys.stdout.flush()
@@ -239,7 +245,8 @@ class Daemon:
     def _run(self) -> None:
         config = self._reload()
         try:
-            report = run_once(config, dry_run=self.dry_run, should_stop=self.stop.is_set)
+            report = run_once(config, dry_run=self.dry_run, should_stop=self.stop.is_set,
+                              build=self.sources.build)
         except Exception:
             self.log.exception("daemon.run_crashed")
             status = "internal_error"
@@ -253,6 +260,7 @@ class Daemon:
         else:
             self.failures += 1
         self.metrics.set_consecutive_failures(self.failures)
+        self.sources.retain(config.sources)
         if not self.stop.is_set():
             self._schedule_next()
 

@@ -43,7 +43,10 @@ from syncd.run.settle import settle_unconfirmed
 from syncd.run.state import StateDir, StateError
 from syncd.run.status_record import record_run
 from syncd.sources.base import Source, SourceError
+from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
+
+SourceBuilder = Callable[[SourceConfigBase], Source]
 
 __all__ = ["ExitCode", "OperatorResult", "RunReport", "SourceStats", "approve", "preview",
            "rollback", "run_once"]
@@ -94,14 +97,17 @@ def run_once(config: SyncdConfig, *, sources: Sequence[Source] | None = None,
              dry_run: bool = False, force: bool = False,
              sleep: Callable[[float], None] = time.sleep,
              clock: Callable[[], float] = time.perf_counter,
-             should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+             should_stop: Callable[[], bool] = lambda: False,
+             build: SourceBuilder = build_source) -> RunReport:
     """One sync. Never raises for expected failures: the report says what happened.
 
     `should_stop` is polled between write batches (a daemon's SIGTERM): the batch in
-    flight completes, the rest is left for the next run.
+    flight completes, the rest is left for the next run. `build` makes the sources
+    when `sources` is not given (a daemon's keeps them between runs).
     """
     report = Orchestrator(config, sources=sources, http=http, today=today, sleep=sleep,
-                          clock=clock, should_stop=should_stop).execute(Sync(dry_run, force))
+                          clock=clock, should_stop=should_stop,
+                          build=build).execute(Sync(dry_run, force))
     assert isinstance(report, RunReport)
     return report
 
@@ -138,10 +144,11 @@ class Orchestrator:
                  http: httpx.Client | None = None, today: date | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.perf_counter,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False,
+                 build: SourceBuilder = build_source) -> None:
         now = datetime.now(UTC)
         self.config = config
-        self.sources = sources
+        self.sources, self.build = sources, build
         self.http = http
         self.now = now
         self.today = today or now.date()
@@ -196,7 +203,7 @@ class Orchestrator:
             trust = config.nebuly.trust()
             sources = self.sources
             if reads_sources and sources is None:
-                sources = [build_source(s) for s in config.sources]
+                sources = [self.build(s) for s in config.sources]
             if self.state is not None:
                 # approve and rollback act on the files found there: refuse them
                 self.state.check_safety(refuse=not isinstance(intent, Sync),

@@ -30,6 +30,9 @@ def _installed(module: str) -> bool:
                for folder in spec.submodule_search_locations or ())
 
 
+_GOOGLE_MODULES = ("googleapiclient", "google.auth", "google_auth_httplib2", "httplib2")
+
+
 def missing_extra(config: SourceConfigBase) -> str | None:
     """Why this source cannot run on this install, naming the `pip install`, or None.
     find_spec only: checking must not pay for importing the libraries."""
@@ -37,6 +40,13 @@ def missing_extra(config: SourceConfigBase) -> str | None:
     if isinstance(config, EntraSourceConfig):
         if not all(_installed(m) for m in ("msgraph", "azure.identity")):
             extra, what = "entra", "an Entra ID source needs the Microsoft Graph SDK"
+    elif isinstance(config, OktaSourceConfig):
+        if not all(_installed(m) for m in ("okta", "aiohttp")):
+            extra, what = "okta", "an Okta source needs the okta SDK"
+    elif isinstance(config, GoogleSourceConfig):
+        if not all(_installed(m) for m in _GOOGLE_MODULES):
+            extra, what = "google", ("a Google Workspace source needs google-api-python-client "
+                                     "and google-auth")
     elif (isinstance(config, LdapSourceConfig) and config.backend == "python-ldap"
           and not _installed("ldap")):
         extra, what = "ldap-fast", "backend: python-ldap needs python-ldap"

@@ -3,16 +3,25 @@
 Pure (no msgraph import): the config check and the tests use it without the SDK.
 Templates are case-insensitive (`{department}` and `{Department}` are the same),
 Graph property names are camelCase; this module bridges the two.
+
+Templates may also name a value inside a complex or list property with a
+dotted path, as Okta and Google templates do (syncd/sources/paths.py):
+`{onPremisesExtensionAttributes.extensionAttribute3}`, `{employeeOrgData.division}`,
+`{otherMails.0}`. `$select` asks for the top-level property; a path that is
+not there renders as a missing attribute.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from syncd.core.templates import template_attributes
 from syncd.sources.config_base import SourceConfigBase
+from syncd.sources.paths import path_tree, pick
+
+Flatten = Callable[[Mapping[str, Any]], dict[str, str]]
 
 # Properties of microsoft.graph.user (v1.0) that `$select` accepts and that make
 # sense as an id or a tag. Anything else in a template is sent in the admin's own
@@ -77,10 +86,29 @@ def graph_select(config: SourceConfigBase) -> list[str]:
     spelled = _spellings(config)
     wanted: list[str] = list(ALWAYS_SELECTED)
     for name in sorted(template_attributes(config) - COMPUTED):
-        prop = _BY_LOWER.get(name) or NESTED_FIELDS.get(name) or spelled.get(name, name)
+        if "." in name:  # a path into a property: select the property
+            top = name.split(".", 1)[0]
+            prop = _BY_LOWER.get(top) or spelled.get(name, name).split(".", 1)[0]
+        else:
+            prop = _BY_LOWER.get(name) or NESTED_FIELDS.get(name) or spelled.get(name, name)
         if prop not in wanted:
             wanted.append(prop)
     return wanted
+
+
+def user_flattener(config: SourceConfigBase) -> Flatten:
+    """flatten_user, plus the dotted paths the templates of `config` name, if any."""
+    dotted = sorted(name for name in template_attributes(config) - COMPUTED if "." in name)
+    if not dotted:
+        return flatten_user
+    tree = path_tree(dotted)
+
+    def flatten_with_paths(user: Mapping[str, Any]) -> dict[str, str]:
+        flat = flatten_user(user)
+        flat.update(pick(user, tree))
+        return flat
+
+    return flatten_with_paths
 
 
 def flatten_user(user: Mapping[str, Any]) -> dict[str, str]:

@@ -6,16 +6,20 @@ CSV-only sync must not pay for it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from syncd.log import register_secret
-from syncd.sources.common import scrub
+from syncd.sources.common import CaFileError, scrub, trust
 from syncd.sources.entra.config import EntraSourceConfig
 
 if TYPE_CHECKING:
+    import ssl
+
     from azure.core.credentials_async import AsyncTokenCredential
 
 # Authority hosts MSAL knows; for any other host (Azure Stack, a test stand-in)
@@ -34,11 +38,71 @@ class CredentialSetupError(Exception):
     """The credential could not be built (unreadable secret or certificate file...)."""
 
 
-def build_credential(config: EntraSourceConfig) -> tuple[AsyncTokenCredential, tuple[str, ...]]:
-    """The configured async credential and the secret values to scrub from error text.
+@dataclass(frozen=True, slots=True)
+class CredentialFiles:
+    """What the credential is built from, as read now: the secret, certificate or token file.
 
-    Secrets are resolved here, on every run, so rotated `*_file` secrets apply.
+    Read on every run, so a rotated `*_file` secret applies; `fingerprint` tells
+    a kept credential (a daemon's) whether it is still the one to use.
     """
+
+    secret: str | None = None
+    certificate: bytes | None = None
+    password: str | None = None
+    token_file: str | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values to scrub from error text."""
+        return tuple(value for value in (self.secret, self.password) if value)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of everything above (never the values themselves)."""
+        digest = hashlib.sha256()
+        for part in (self.secret, self.password, self.token_file):
+            digest.update(b"\0" if part is None else b"\1" + part.encode())
+        digest.update(self.certificate or b"")
+        return digest.hexdigest()
+
+
+def read_credential_files(config: EntraSourceConfig) -> CredentialFiles:
+    """The secret, certificate or token file of the configured credential, read now."""
+    kind = config.credential_kind
+    try:
+        if kind == "client_secret":
+            files = CredentialFiles(secret=config.resolve_client_secret())
+        elif kind == "certificate":
+            assert config.certificate_file is not None  # validated in config
+            password = config.resolve_certificate_password()
+            try:
+                data = config.certificate_file.read_bytes()
+            except OSError as exc:
+                raise CredentialSetupError(
+                    f"certificate_file: cannot read {config.certificate_file}: {exc.strerror}"
+                ) from None
+            files = CredentialFiles(certificate=data, password=password or None)
+        elif kind == "workload_identity":
+            files = CredentialFiles(token_file=_token_file(config))
+        else:
+            files = CredentialFiles()
+    except ValueError as exc:
+        # read_secret's messages name no secret; scrub anyway.
+        raise CredentialSetupError(scrub(str(exc), ())) from None
+    for value in files.secrets:
+        register_secret(value)  # masks it in any log event, as a second line of defence
+    return files
+
+
+def build_credential(config: EntraSourceConfig, files: CredentialFiles) -> AsyncTokenCredential:
+    """The configured async credential, from the files read by read_credential_files.
+
+    Its sign-in requests trust the OS store plus ca_file, as Graph's do.
+    """
+    try:
+        verify = trust(config.ca_file)
+    except CaFileError as exc:
+        raise CredentialSetupError(str(exc)) from None
     from azure.identity.aio import (
         CertificateCredential,
         ClientSecretCredential,
@@ -51,52 +115,63 @@ def build_credential(config: EntraSourceConfig) -> tuple[AsyncTokenCredential, t
     if kind == "managed_identity":
         # The endpoint comes from the hosting environment (IMDS, or App Service's
         # IDENTITY_ENDPOINT/IDENTITY_HEADER); client_id picks a user-assigned identity.
-        return ManagedIdentityCredential(client_id=config.client_id), ()
+        return ManagedIdentityCredential(client_id=config.client_id,
+                                         transport=sign_in_transport(verify))
 
     assert config.tenant_id is not None and config.client_id is not None  # validated in config
-    common: dict[str, Any] = {"authority": config.authority}
+    common: dict[str, Any] = {"authority": config.authority,
+                              "transport": sign_in_transport(verify)}
     if (urlsplit(config.authority).hostname or "") not in KNOWN_AUTHORITY_HOSTS:
         common["disable_instance_discovery"] = True
-    if config.ca_file is not None:
-        common["connection_verify"] = str(config.ca_file)
-
-    secrets: tuple[str, ...] = ()
     try:
         if kind == "client_secret":
-            secret = config.resolve_client_secret()
-            secrets = (secret,)
-            credential: AsyncTokenCredential = ClientSecretCredential(
-                config.tenant_id, config.client_id, secret, **common
+            assert files.secret is not None
+            return ClientSecretCredential(
+                config.tenant_id, config.client_id, files.secret, **common)
+        if kind == "certificate":
+            return CertificateCredential(
+                config.tenant_id, config.client_id, certificate_data=files.certificate,
+                password=files.password, **common,
             )
-        elif kind == "certificate":
-            assert config.certificate_file is not None
-            password = config.resolve_certificate_password()
-            secrets = (password,) if password else ()
-            try:
-                data = config.certificate_file.read_bytes()
-            except OSError as exc:
-                raise CredentialSetupError(
-                    f"certificate_file: cannot read {config.certificate_file}: {exc.strerror}"
-                ) from None
-            credential = CertificateCredential(
-                config.tenant_id, config.client_id, certificate_data=data,
-                password=password, **common,
-            )
-        else:
-            token_file = _token_file(config)
-            credential = WorkloadIdentityCredential(
-                tenant_id=config.tenant_id, client_id=config.client_id,
-                token_file_path=token_file, **common,
-            )
-    except CredentialSetupError:
-        raise
+        return WorkloadIdentityCredential(
+            tenant_id=config.tenant_id, client_id=config.client_id,
+            token_file_path=files.token_file, **common,
+        )
     except ValueError as exc:
-        # read_secret's messages and azure-identity's (bad PEM/PFX, wrong
-        # password, missing token file variable) name no secret; scrub anyway.
-        raise CredentialSetupError(scrub(str(exc), secrets)) from None
-    for value in secrets:
-        register_secret(value)  # masks it in any log event, as a second line of defence
-    return credential, secrets
+        # azure-identity's messages (bad PEM/PFX, wrong password) name no secret;
+        # scrub anyway.
+        raise CredentialSetupError(scrub(str(exc), files.secrets)) from None
+
+
+def sign_in_transport(verify: ssl.SSLContext) -> Any:
+    """azure-core's requests-based async transport, trusting `verify` (its own context:
+    urllib3 may change a context it is given).
+
+    azure-identity's default async transport is aiohttp's: importing it and
+    building its TLS context cost about half a second of every cold start
+    (bench/bench_entra.py), for one token request a run. requests is loaded
+    anyway (msal, which azure-identity imports, uses it). The adapter makes
+    every connection, proxied ones included, use `verify` instead of
+    requests' own CA bundle: the sign-in trusts the OS store plus ca_file.
+    """
+    import requests
+    from azure.core.pipeline.transport import AsyncioRequestsTransport
+
+    class TrustAdapter(requests.adapters.HTTPAdapter):
+        def build_connection_pool_key_attributes(
+            self, request: requests.PreparedRequest, verify: Any, cert: Any = None,
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = verify_context
+            return host, pool
+
+    verify_context = verify
+    session = requests.Session()
+    session.mount("https://", TrustAdapter())
+    session.mount("http://", TrustAdapter())
+    return AsyncioRequestsTransport(session=session, session_owner=True)
 
 
 def _quiet_azure_identity() -> None:

@@ -4,13 +4,14 @@ Why raw JSON: msgraph-sdk spends milliseconds turning ONE user into a `User`
 model (see graph-notes.md: 628 s for 50,000 users); reading the page bytes and
 decoding them with msgspec is as fast as a plain httpx pager.
 
-Everything here is built and closed inside one `asyncio.run` (an httpx client
-cannot outlive its event loop). msgraph, kiota and httpx are imported lazily.
+A session lives on one event loop (an httpx client cannot outlive its loop):
+one read's, or a kept source's for as long as the daemon runs (see
+syncd/sources/jsonapi.py). msgraph, kiota and httpx are imported lazily.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -73,28 +74,41 @@ def _retry_handler(max_retries: int, cap: float) -> Any:
 
 
 class GraphSession:
-    """Async context manager owning the httpx transport, client and request adapter."""
+    """The httpx transport, client and request adapter of one credential; `open()`, then
+    `close()` (or `async with`)."""
 
-    def __init__(self, config: EntraSourceConfig, credential: AsyncTokenCredential) -> None:
+    def __init__(self, config: EntraSourceConfig,
+                 credential: Callable[[], AsyncTokenCredential]) -> None:
+        """`credential` makes the credential, once the session's settings are checked."""
         self.config = config
-        self._credential = credential
+        self._make_credential = credential
+        self.credential: AsyncTokenCredential | None = None
         parts = urlsplit(config.graph_url)
         self._origin = (parts.scheme, parts.netloc.lower())
-        self._transport: httpx.AsyncHTTPTransport | None = None
         self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
         self.requests = 0
 
     async def __aenter__(self) -> GraphSession:
+        return self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def open(self) -> GraphSession:
         import httpx
         from kiota_authentication_azure.azure_identity_authentication_provider import (
             AzureIdentityAuthenticationProvider,
         )
-        from kiota_http.kiota_client_factory import KiotaClientFactory
-        from kiota_http.middleware import RetryHandler
+        from kiota_http.middleware import ParametersNameDecodingHandler
         from msgraph.graph_request_adapter import GraphRequestAdapter
         from msgraph.graph_service_client import GraphServiceClient
         from msgraph_core import GraphClientFactory
-        from msgraph_core.middleware import GraphTelemetryHandler
+
+        from syncd.sources.entra.transport import threaded_transport
 
         config = self.config
         # The OS trust store plus ca_file (a TLS-inspecting proxy's CA), as for Nebuly.
@@ -102,27 +116,27 @@ class GraphSession:
             verify = trust(config.ca_file)
         except CaFileError as exc:
             raise SessionSetupError(str(exc)) from None
-        # Our own transport, so we can close it: AsyncClient.aclose() does not
-        # close the one msgraph_core wraps. HTTP/1.1: pages are read one after
-        # the other, so HTTP/2 multiplexing gains nothing and costs CPU. An explicit
-        # transport gets no proxy from httpx: HTTPS_PROXY/NO_PROXY are applied here.
-        self._transport = httpx.AsyncHTTPTransport(
-            verify=verify, proxy=proxy_for(config.graph_url))
+        self.credential = credential = self._make_credential()
+        # HTTP/1.1: pages are read one after the other, so HTTP/2 multiplexing gains
+        # nothing and costs CPU. An explicit transport gets no proxy from httpx:
+        # HTTPS_PROXY/NO_PROXY are applied here. Blocking I/O in a thread: see transport.py.
+        transport = threaded_transport(httpx.HTTPTransport(
+            verify=verify, proxy=proxy_for(config.graph_url)))
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 30.0))
-        client = httpx.AsyncClient(transport=self._transport, timeout=timeout)
-        self._client = client
-        # The SDK's default middleware chain (what create_with_default_middleware
-        # builds), with the retry handler swapped for the capped one above.
-        middleware = [
-            _retry_handler(config.max_retries, config.max_retry_delay)
-            if isinstance(m, RetryHandler) else m
-            for m in KiotaClientFactory.get_default_middleware(None)
-        ]
-        middleware.append(GraphTelemetryHandler())
+        client = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._client, self._transport = client, transport
+        # Only the middleware the reads need: the (capped) retries that carry the
+        # throttling behaviour, and kiota's decoding of `%24select` back to `$select`
+        # in the query its URL templates build. The SDK's default chain also has
+        # redirect, user-agent, URL-replace, headers- and body-inspection and
+        # telemetry handlers: Graph does not redirect these reads, and each handler
+        # costs every request a pass through the pipeline.
+        middleware = [_retry_handler(config.max_retries, config.max_retry_delay),
+                      ParametersNameDecodingHandler()]
         GraphClientFactory.create_with_custom_middleware(middleware, client=client)
         # allowed_hosts: the bearer token goes to the Graph host and nowhere else.
         auth = AzureIdentityAuthenticationProvider(
-            self._credential,
+            credential,
             scopes=[config.token_scope],
             allowed_hosts=[urlsplit(config.graph_url).hostname or ""],
         )
@@ -134,14 +148,19 @@ class GraphSession:
         self._error_map: dict[str, Any] = {"XXX": ODataError}
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        if self._transport is not None:
-            await self._transport.aclose()
+    async def close(self) -> None:
+        """Close the HTTP client and its transport, then the credential."""
+        try:
+            if self._client is not None:
+                await self._client.aclose()
+            if self._transport is not None:
+                # AsyncClient.aclose() does not close the transport msgraph_core
+                # wraps around ours: close ours too.
+                await self._transport.aclose()
+            self._client = self._transport = None
+        finally:
+            if self.credential is not None:
+                await self.credential.close()
 
     def users_request(
         self, select: list[str], filter_: str | None, top: int
@@ -220,26 +239,39 @@ class GraphSession:
     async def pages(
         self, first: RequestInformation
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """Every page of a collection, following @odata.nextLink to the end."""
-        from kiota_abstractions.method import Method
-        from kiota_abstractions.request_information import RequestInformation
+        """Every page of a collection, following @odata.nextLink to the end.
 
+        One page at a time: requesting the next page while the caller works on
+        this one was measured no faster (the transport's thread then competes
+        for the GIL with the caller) and cost more CPU.
+        """
         request = first
         while True:
-            self.requests += 1
-            body = await self.adapter.send_primitive_async(request, "bytes", self._error_map)
-            if not body:
-                raise PageError("an empty response where a page was expected")
-            try:
-                page = _decode_page(body)
-            except msgspec.DecodeError as exc:
-                raise PageError(f"a page that is not Graph's JSON ({exc})") from None
+            page = await self._page(request)
             yield page.value
             if not page.next_link:
                 return
             parts = urlsplit(page.next_link)
             if (parts.scheme, parts.netloc.lower()) != self._origin:
                 raise PageError(f"a next link to another host ({parts.scheme}://{parts.netloc})")
-            request = RequestInformation(Method.GET)
-            request.url = page.next_link
-            request.headers.try_add("Accept", "application/json")
+            request = self._follow(page.next_link)
+
+    async def _page(self, request: RequestInformation) -> _Page:
+        self.requests += 1
+        body = await self.adapter.send_primitive_async(request, "bytes", self._error_map)
+        if not body:
+            raise PageError("an empty response where a page was expected")
+        try:
+            return _decode_page(body)
+        except msgspec.DecodeError as exc:
+            raise PageError(f"a page that is not Graph's JSON ({exc})") from None
+
+    @staticmethod
+    def _follow(next_link: str) -> RequestInformation:
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        request = RequestInformation(Method.GET)
+        request.url = next_link
+        request.headers.try_add("Accept", "application/json")
+        return request

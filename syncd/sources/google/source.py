@@ -10,27 +10,16 @@ SourceError, so the run aborts before writing.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import structlog
+from typing import Any, ClassVar
 
 from syncd.core.templates import template_attributes
-from syncd.sources.base import (
-    NO_PROGRESS,
-    ReadProgress,
-    RecordProblem,
-    SourceError,
-    SourceRead,
-    SourceRecord,
-)
+from syncd.sources.base import ReadProgress, RecordProblem, SourceError, SourceRecord
 from syncd.sources.google.config import GoogleSourceConfig
+from syncd.sources.jsonapi import JsonApiSource, Outcome, Page, Pager
 from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
-
-log = structlog.get_logger(__name__)
 
 # Always read: the id (de-duplication) and the primary email (the origin).
 ALWAYS = ("id", "primaryEmail")
@@ -38,7 +27,6 @@ ALWAYS = ("id", "primaryEmail")
 
 @dataclass(slots=True)
 class _Tally:
-    pages: int = 0
     seen: int = 0
     suspended: int = 0
     archived: int = 0
@@ -65,86 +53,64 @@ class _Scope:
                    for unit in self.org_units)
 
 
-class GoogleSource:
+class GoogleSource(JsonApiSource):
     """Reads the people of a Google Workspace account who have access."""
 
+    event: ClassVar[str] = "google_read"
+
     def __init__(self, config: GoogleSourceConfig) -> None:
-        self.config = config
+        super().__init__(config)
+        self.config: GoogleSourceConfig = config
         # Only what the templates name is taken from each user resource.
         self.paths = path_tree({*ALWAYS, *template_attributes(config)})
 
-    @property
-    def name(self) -> str:
-        return self.config.name
+    def _read(self, progress: ReadProgress) -> Outcome:
+        from syncd.sources.google.auth import (
+            CredentialSetupError,
+            build_credentials,
+            read_key_file,
+            secrets_of,
+        )
+        from syncd.sources.google.directory import Directory
+        from syncd.sources.google.errors import translate
 
-    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
-        try:
-            from syncd.sources.google.auth import (
-                CredentialSetupError,
-                build_credentials,
-                read_key_file,
-                secrets_of,
-            )
-            from syncd.sources.google.directory import Directory
-            from syncd.sources.google.errors import translate
-        except ImportError as exc:
-            raise SourceError(self.name, (
-                f"the Google source needs google-api-python-client and google-auth ({exc.name} "
-                "is missing): install syncd[google]")) from None
-        started = time.monotonic()
         config = self.config
-        secrets: Sequence[str] = ()
         try:
             info = read_key_file(config)
             secrets = secrets_of(info)
             credentials = build_credentials(config, info)
         except CredentialSetupError as exc:
-            raise SourceError(self.name, f"cannot set up the credential: {exc}") from None
+            raise self.setup_failed(exc) from None
+
+        def failed(exc: BaseException, what: str) -> SourceError:
+            return translate(exc, config, secrets, what)
+
         budget = RetryBudget(config.max_retries, config.max_retry_wait)
-        tally = _Tally()
-        what = "the Directory API (setup)"
+        pager, tally = Pager(failed, progress), _Tally()
         try:
             directory = Directory(config, credentials, budget)
         except Exception as exc:
-            raise translate(exc, config, secrets, what) from None
+            raise failed(exc, "the Directory API (setup)") from None
         try:
-            scope = self._scope(directory, tally, secrets)
-            records = self._users(directory, scope, tally, secrets)
+            scope = self._scope(directory, pager)
+            records = self._users(directory, scope, pager, tally)
         finally:
             directory.close()
-        log.info("google_read", source=self.name, users=len(records), pages=tally.pages,
-                 requests=directory.requests, skipped_suspended=tally.suspended,
-                 skipped_archived=tally.archived, out_of_scope=tally.out_of_scope,
-                 retries=budget.retries, waited_s=round(budget.waited, 3),
-                 problems=len(tally.problems), seconds=round(time.monotonic() - started, 3))
-        return SourceRead(records, tuple(tally.problems))
+        return Outcome(records, tally.problems, {
+            "pages": pager.pages, "requests": directory.requests,
+            "skipped_suspended": tally.suspended, "skipped_archived": tally.archived,
+            "out_of_scope": tally.out_of_scope, "retries": budget.retries,
+            "waited_s": round(budget.waited, 3),
+        })
 
-    def _pages(self, pages: Iterator[list[dict[str, Any]]], what: str, tally: _Tally,
-               secrets: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of one listing, every failure turned into a SourceError naming the page."""
-        from syncd.sources.google.errors import translate
-
-        page_no = 0
-        while True:
-            try:
-                page = next(pages)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise translate(exc, self.config, secrets, f"{what} (page {page_no + 1})"
-                                ) from None
-            page_no += 1
-            tally.pages += 1
-            yield page
-
-    def _scope(self, directory: Any, tally: _Tally, secrets: Sequence[str]) -> _Scope:
+    def _scope(self, directory: Any, pager: Pager) -> _Scope:
         config = self.config
         if not config.groups and not config.org_units:
             return _Scope(everyone=True)
         ids: set[str] = set()
         for group in config.groups:
-            what = f"members of group {group}"
-            for page in self._pages(directory.members(group), what, tally, secrets):
+            pages: Iterator[Page] = directory.members(group)
+            for page in pager.each_sync(pages, f"members of group {group}"):
                 for member in page:
                     if member.get("type") == "CUSTOMER":
                         return _Scope(everyone=True)  # "all users in the organisation"
@@ -153,16 +119,16 @@ class GoogleSource:
         units = tuple(unit.casefold() for unit in config.org_units)
         return _Scope(everyone=False, member_ids=frozenset(ids), org_units=units)
 
-    def _users(self, directory: Any, scope: _Scope, tally: _Tally,
-               secrets: Sequence[str]) -> list[SourceRecord]:
+    def _users(self, directory: Any, scope: _Scope, pager: Pager,
+               tally: _Tally) -> list[SourceRecord]:
         config = self.config
         found: dict[str, SourceRecord] = {}
-        for page in self._pages(directory.users(), "users", tally, secrets):
+        for page in pager.each_sync(directory.users(), "users"):
             tally.seen += len(page)
             for user in page:
                 user_id = user.get("id")
                 if type(user_id) is not str or not user_id:
-                    tally.problems.append(RecordProblem(f"users page {tally.pages}",
+                    tally.problems.append(RecordProblem(pager.where("users"),
                                                         "a user without an id; skipped"))
                     continue
                 if user.get("suspended") is True and not config.include_suspended:

@@ -1,39 +1,27 @@
 """The Okta source: users of an org, of an app's assignments, or of some groups.
 
-`read()` is synchronous like every source: one `asyncio.run` builds the SDK's
-request executor and an aiohttp session, pages through Okta to the end and
-closes both. Any failure raises SourceError, so the run aborts before writing
-("could not read" never becomes "user left").
+`read()` is synchronous like every source (the frame is syncd/sources/jsonapi.py):
+one event loop builds the SDK's request executor and an aiohttp session, pages
+through Okta to the end and closes both. Any failure raises SourceError, so
+the run aborts before writing ("could not read" never becomes "user left").
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import structlog
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from syncd.core.templates import template_attributes
 from syncd.log import register_secret_lines
-from syncd.sources.base import (
-    NO_PROGRESS,
-    ReadProgress,
-    RecordProblem,
-    SourceError,
-    SourceRead,
-    SourceRecord,
-)
+from syncd.sources.base import ReadProgress, RecordProblem, SourceError, SourceRecord
+from syncd.sources.jsonapi import AsyncJsonApiSource, Outcome, Page, Pager
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
 from syncd.sources.paths import path_tree, pick
 from syncd.sources.throttle import RetryBudget
 
 if TYPE_CHECKING:
     from syncd.sources.okta.client import OktaSession
-
-log = structlog.get_logger(__name__)
 
 # Okta's page-size ceilings per endpoint.
 USERS_MAX, APP_USERS_MAX, GROUP_USERS_MAX = 200, 500, 1000
@@ -44,31 +32,23 @@ ALWAYS = ("id", "status", "profile.login")
 
 @dataclass(slots=True)
 class _Tally:
-    pages: int = 0
+    pager: Pager  # counts the pages: a problem names the page it was found on
     seen: int = 0
     ineligible: int = 0
     problems: list[RecordProblem] = field(default_factory=list)
 
 
-class OktaSource:
+class OktaSource(AsyncJsonApiSource):
     """Reads the people of an Okta org who have access (by status, app or group)."""
 
+    event: ClassVar[str] = "okta_read"
+
     def __init__(self, config: OktaSourceConfig) -> None:
-        self.config = config
+        super().__init__(config)
+        self.config: OktaSourceConfig = config
         self.statuses = frozenset(str(s) for s in config.statuses)
         # Only what the templates name is taken from each user object.
         self.paths = path_tree({*ALWAYS, *template_attributes(config)})
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
-        # The result travels in `box`: asyncio.run() on 3.11 formats repr(task
-        # result) when it restores the SIGINT handler (every record, slowly).
-        box: list[SourceRead] = []
-        asyncio.run(self._read(box))
-        return box[0]
 
     def _secrets(self) -> tuple[dict[str, str], tuple[str, ...]]:
         """Credential keyword arguments for the session, and the values to scrub."""
@@ -80,62 +60,62 @@ class OktaSource:
             else:
                 found = {"private_key": config.read_private_key()}
         except ValueError as exc:
-            raise SourceError(self.name, f"cannot set up the credential: {exc}") from None
+            raise self.setup_failed(exc) from None
         values = tuple(found.values())
         for value in values:
             register_secret_lines(value)  # masked in any log event, as a second line of defence
         return found, values
 
-    async def _read(self, box: list[SourceRead]) -> None:
-        try:
-            from syncd.sources.okta.client import OktaSession
-            from syncd.sources.okta.errors import translate
-        except ImportError as exc:
-            raise SourceError(self.name, (
-                f"the Okta source needs the okta SDK ({exc.name} is missing): install "
-                "syncd[okta]")) from None
-        started = time.monotonic()
+    async def _read_async(self, progress: ReadProgress) -> Outcome:
+        from syncd.sources.okta.client import OktaSession
+        from syncd.sources.okta.errors import translate
+
         credentials, secrets = self._secrets()
         config = self.config
         budget = RetryBudget(config.max_retries, config.max_retry_wait)
-        tally = _Tally()
+
+        def failed(exc: BaseException, what: str) -> SourceError:
+            return translate(exc, config, secrets, what)
+
+        pager = Pager(failed, progress)
+        tally = _Tally(pager)
         try:
             async with OktaSession(config, budget, **credentials) as okta:
-                records = await self._collect(okta, tally, secrets)
+                records = await self._collect(okta, pager, tally)
                 requests = okta.requests
         except SourceError:
             raise
-        except Exception as exc:  # setup or teardown; page errors are translated in _pages
-            raise translate(exc, config, secrets, "Okta (session setup)") from None
-        log.info("okta_read", source=self.name, users=len(records), pages=tally.pages,
-                 requests=requests, skipped_status=tally.ineligible, retries=budget.retries,
-                 waited_s=round(budget.waited, 3), problems=len(tally.problems),
-                 seconds=round(time.monotonic() - started, 3))
-        box.append(SourceRead(records, tuple(tally.problems)))
+        except Exception as exc:  # setup or teardown; page errors are translated by the pager
+            raise failed(exc, "Okta (session setup)") from None
+        return Outcome(records, tally.problems, {
+            "pages": pager.pages, "requests": requests, "skipped_status": tally.ineligible,
+            "retries": budget.retries, "waited_s": round(budget.waited, 3),
+        })
 
-    async def _collect(self, okta: OktaSession, tally: _Tally,
-                       secrets: Sequence[str]) -> list[SourceRecord]:
+    async def _collect(self, okta: OktaSession, pager: Pager,
+                       tally: _Tally) -> list[SourceRecord]:
         config = self.config
         size = config.page_size
         found: dict[str, SourceRecord] = {}
+
+        def pages(path: str, params: dict[str, str], what: str) -> AsyncIterator[Page]:
+            return pager.each(okta.pages(path, params), what)
+
         if config.app:
             what = f"users assigned to app {config.app}"
             params = {"limit": str(min(size, APP_USERS_MAX)), "expand": "user"}
-            async for page in self._pages(okta, f"/api/v1/apps/{config.app}/users", params,
-                                          what, tally, secrets):
+            async for page in pages(f"/api/v1/apps/{config.app}/users", params, what):
                 for assignment in page:
                     self._add_assignment(assignment, what, found, tally)
         for group in config.groups:
             what = f"members of group {group}"
             params = {"limit": str(min(size, GROUP_USERS_MAX))}
-            async for page in self._pages(okta, f"/api/v1/groups/{group}/users", params, what,
-                                          tally, secrets):
+            async for page in pages(f"/api/v1/groups/{group}/users", params, what):
                 for user in page:
                     self._add(user, {}, what, found, tally)
         if not config.app and not config.groups:
             params = {"limit": str(min(size, USERS_MAX))}
-            async for page in self._pages(okta, "/api/v1/users", params, "users", tally,
-                                          secrets):
+            async for page in pages("/api/v1/users", params, "users"):
                 for user in page:
                     self._add(user, {}, "users", found, tally)
         return list(found.values())
@@ -162,7 +142,7 @@ class OktaSource:
         tally.seen += 1
         user_id = user.get("id")
         if type(user_id) is not str or not user_id:
-            tally.problems.append(RecordProblem(f"{what} page {tally.pages}",
+            tally.problems.append(RecordProblem(tally.pager.where(what),
                                                 "a user without an id; skipped"))
             return
         if user.get("status") not in self.statuses:
@@ -175,26 +155,3 @@ class OktaSource:
         login = attributes.get("profile.login")
         origin = f"{login} (id {user_id})" if login else f"id {user_id}"
         found[user_id] = SourceRecord(attributes, origin)
-
-    async def _pages(self, okta: OktaSession, path: str, params: dict[str, str], what: str,
-                     tally: _Tally, secrets: Sequence[str],
-                     ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """okta.pages(), with every failure turned into a SourceError naming the page."""
-        from syncd.sources.okta.errors import translate
-
-        page_no = 0
-        pages = okta.pages(path, params)
-        try:
-            while True:
-                try:
-                    page = await anext(pages)
-                except StopAsyncIteration:
-                    return
-                except Exception as exc:
-                    raise translate(exc, self.config, secrets,
-                                    f"{what} (page {page_no + 1})") from None
-                page_no += 1
-                tally.pages += 1
-                yield page
-        finally:
-            await pages.aclose()
