@@ -27,7 +27,10 @@ from syncd.core.operations import Operation, approvable, undo
 from syncd.core.plan import Missing, Plan
 from syncd.core.policy import GuardedPlan, decide, without_destructive
 from syncd.core.templates import template_problems
-from syncd.nebuly.client import NebulyClient, NebulyError, Roster, gc_paused, make_http_client
+from syncd.memory import gc_paused
+from syncd.nebuly.client import NebulyClient, make_http_client
+from syncd.nebuly.errors import NebulyError
+from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult, apply_plan
 from syncd.run.inputs import (
     MAX_LOGGED_PROBLEMS,

@@ -25,7 +25,9 @@ from typing import Any
 from syncd.core.ids import id_key
 from syncd.core.model import Action
 from syncd.core.plan import Plan, index_roster
-from syncd.nebuly.client import NebulyClient, NebulyError, Roster
+from syncd.nebuly.client import NebulyClient
+from syncd.nebuly.errors import NebulyError
+from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult, Failure, apply_plan
 
 Replan = Callable[[Roster, frozenset[str]], Plan]
