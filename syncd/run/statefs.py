@@ -4,10 +4,11 @@ it without following a link someone else planted.
 state_dir holds people's data (e-mails, departments) and the records `rollback`
 and `approve` act on. If another local user can write to it, they can plant a
 symlink that syncd would write through, or a run record that `rollback` would
-apply. So: its permissions are checked (a warning on every run, a refusal for
-approve and rollback), folders syncd creates are private (0700), files are
-created by mkstemp (0600, O_EXCL), and nothing inside is followed if it is a
-symbolic link. The state_dir path itself may be a link: that is the admin's choice.
+apply. So: its permissions are checked (a warning on every run and in the commands
+that list what is there, a refusal for approve and rollback), folders syncd creates
+are private (0700), files are created by mkstemp (0600, O_EXCL), and nothing inside
+is followed if it is a symbolic link. The state_dir path itself may be a link: that
+is the admin's choice.
 """
 
 from __future__ import annotations
