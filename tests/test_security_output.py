@@ -98,3 +98,28 @@ def test_7_c1_and_bidi_controls_are_stripped_from_source_values_and_refused_in_i
                if '"record.skipped"' in line]
     assert [s["record"] for s in skipped] == ["roster.csv line 4", "roster.csv line 5"]
     assert all("contains control characters" in s["reason"] for s in skipped)
+
+
+@pytest.mark.parametrize("command", ["plan", "once"])
+def test_7_a_plan_file_is_inert_on_a_terminal_and_holds_every_value_exactly(
+        hostile: Path, tmp_path: Path, command: str) -> None:
+    """--plan-out is JSON for scripts and tickets, and admins also `cat` it. JSON escapes
+    are lossless, so C1 and bidi characters are written as `\\u009b` / `\\u202e` (as C0
+    always were): a script reads exactly the id Nebuly holds, a terminal shows the escape.
+    Letters stay readable."""
+    write_csv(tmp_path / "roster.csv", [person(1, department="Rechtsabteilung Zürich"),
+                                        person(2)])
+    plan_file = tmp_path / "plan.json"
+    done = run_cli(command, "--config", str(hostile), "--plan-out", str(plan_file))
+    assert done.returncode == 5, done.stderr  # the blocked deactivation
+    text = plan_file.read_text(encoding="utf-8")
+    _assert_inert(text, "--plan-out")
+    assert "\\u009b" in text and "\\u202e" in text and "Zürich" in text
+    doc = json.loads(text)
+    (update,) = doc["plan"]["update"]
+    assert update["before"]["tags"] == {"department": f"Sales{OSC_TITLE}{CLEAR}",
+                                        "region": f"FR{C1_CSI}{RLO}"}
+    assert update["after"]["tags"]["department"] == "Rechtsabteilung Zürich"
+    (leaving,) = doc["blocked"]["deactivate"]
+    assert leaving["end_user"] == f"evil{CLEAR}{RLO}@example.com"
+    assert leaving["before"]["tags"] == {"department": OSC_TITLE}
