@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from standins.jwt import verify_jwt
 
 if TYPE_CHECKING:
     from standins.entra.server import GraphStandin
@@ -19,40 +16,12 @@ if TYPE_CHECKING:
 Reply = tuple[int, dict[str, Any]]
 
 
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def verify_assertion(assertion: str, certificate_pem: bytes, client_id: str) -> bool:
-    """True if `assertion` is a current JWT for `client_id` signed by the certificate's key."""
-    try:
-        header_b64, payload_b64, signature_b64 = assertion.split(".")
-        header = json.loads(b64url_decode(header_b64))
-        payload = json.loads(b64url_decode(payload_b64))
-        signature = b64url_decode(signature_b64)
-    except ValueError:
-        return False
+    """True if `assertion` is a current RS256 or PS256 JWT for `client_id` signed by the
+    certificate's key."""
     key = x509.load_pem_x509_certificate(certificate_pem).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    signed = f"{header_b64}.{payload_b64}".encode()
-    alg = header.get("alg")
-    pad: padding.AsymmetricPadding
-    if alg == "RS256":
-        pad = padding.PKCS1v15()
-    elif alg == "PS256":
-        pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-    else:
-        return False
-    try:
-        key.verify(signature, signed, pad, hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return (
-        payload.get("iss") == client_id
-        and payload.get("sub") == client_id
-        and float(payload.get("exp", 0)) > time.time()
-    )
+    claims = verify_jwt(assertion, key, ("RS256", "PS256"))
+    return claims is not None and claims.get("iss") == client_id == claims.get("sub")
 
 
 def token_reply(standin: GraphStandin, tenant: str, form: dict[str, str]) -> Reply:
