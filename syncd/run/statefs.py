@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 class StateError(Exception):
@@ -99,3 +103,24 @@ def read_text(path: Path) -> str:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise StateError(f"{path} is not a regular file; remove it")
         return handle.read().decode("utf-8")
+
+
+def write_json_atomic(path: Path, doc: Any, *,
+                      escape: Callable[[str], str] | None = None) -> None:
+    """`doc` as JSON in `path`, all or nothing; `escape` rewrites each piece of JSON text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            if escape is None:
+                json.dump(doc, handle, indent=1, ensure_ascii=False)
+            else:  # the same streaming as json.dump, each piece escaped on its way out
+                chunks = json.JSONEncoder(indent=1, ensure_ascii=False).iterencode(doc)
+                handle.writelines(map(escape, chunks))
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
