@@ -123,3 +123,20 @@ def test_7_a_plan_file_is_inert_on_a_terminal_and_holds_every_value_exactly(
     (leaving,) = doc["blocked"]["deactivate"]
     assert leaving["end_user"] == f"evil{CLEAR}{RLO}@example.com"
     assert leaving["before"]["tags"] == {"department": OSC_TITLE}
+
+
+def test_7_a_large_plan_file_is_escaped_throughout_and_reads_back_exactly(
+        tmp_path: Path) -> None:
+    """The file is streamed in blocks of the encoder's pieces: every block, the last,
+    partial one too, is escaped, and nothing is lost or repeated between them."""
+    from syncd.core.text import escape_json_text
+    from syncd.run.state import write_json_atomic
+
+    doc = {"insert": [{"end_user": f"user{i}{RLO}@example.com",
+                       "tags": {"department": f"{C1_CSI}{i}", "city": "Zürich"}}
+                      for i in range(5001)]}
+    path = tmp_path / "plan.json"
+    write_json_atomic(path, doc, escape=escape_json_text)
+    text = path.read_text(encoding="utf-8")
+    _assert_inert(text, "a large --plan-out file")
+    assert json.loads(text) == doc

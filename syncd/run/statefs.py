@@ -19,7 +19,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,19 @@ def read_text(path: Path) -> str:
         return handle.read().decode("utf-8")
 
 
+def _joined(chunks: Iterator[str], size: int = 4096) -> Iterator[str]:
+    """The encoder's pieces (a few characters each) joined `size` at a time: escaping
+    per piece was a call and a regex search for every few characters, about half again
+    the time of writing the file; per block it is a small part of it."""
+    block: list[str] = []
+    for chunk in chunks:
+        block.append(chunk)
+        if len(block) == size:
+            yield "".join(block)
+            block.clear()
+    yield "".join(block)
+
+
 def write_json_atomic(path: Path, doc: Any, *,
                       escape: Callable[[str], str] | None = None) -> None:
     """`doc` as JSON in `path`, all or nothing; `escape` rewrites each piece of JSON text."""
@@ -114,9 +127,9 @@ def write_json_atomic(path: Path, doc: Any, *,
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             if escape is None:
                 json.dump(doc, handle, indent=1, ensure_ascii=False)
-            else:  # the same streaming as json.dump, each piece escaped on its way out
+            else:  # the same streaming as json.dump, escaped on its way out
                 chunks = json.JSONEncoder(indent=1, ensure_ascii=False).iterencode(doc)
-                handle.writelines(map(escape, chunks))
+                handle.writelines(map(escape, _joined(chunks)))
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
