@@ -1,4 +1,6 @@
-"""A threaded HTTP(S) server on 127.0.0.1 shared by the Okta and Google stand-ins.
+"""What the Entra, Okta and Google stand-ins share: a threaded HTTP(S) server on
+127.0.0.1, JSON answers, injected faults, the lifecycle, counters and the record
+of requests.
 
 TLS (when a context is given) is negotiated in each connection's thread, so a
 slow handshake never holds up the accept loop. Faults that drop a connection
@@ -7,8 +9,10 @@ are expected; their errors are not printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import ssl
 import tempfile
 import threading
 from collections import Counter
@@ -60,9 +64,11 @@ class Server(ThreadingHTTPServer):
 
 
 class JsonHandler(BaseHTTPRequestHandler):
-    """Plumbing for JSON answers; subclasses route."""
+    """Plumbing for JSON answers; subclasses route, and answer a status fault in their
+    API's error shape (send_fault)."""
 
     protocol_version = "HTTP/1.1"
+    content_type: ClassVar[str] = "application/json; charset=UTF-8"
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -71,7 +77,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     def send_body(self, status: int, body: bytes,
                   headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", self.content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in headers or []:
             self.send_header(key, value)
@@ -87,19 +93,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
 
-    def next_fault(self) -> dict[str, Any] | None:
-        """The next injected fault, counted. A "drop" is done here (the connection is
-        closed): the caller answers nothing more; a "status" fault it answers its way."""
-        standin = self.server.standin
-        fault: dict[str, Any] | None = standin.faults.next()
-        if fault is None:
-            return None
+    def answer_fault(self, fault: dict[str, Any]) -> None:
+        """An API request hit an injected fault (Standin.next_fault): drop the
+        connection, or answer the fault's status as the API would."""
         if fault["kind"] == "drop":
-            standin.counters["dropped"] += 1
-            self.drop()
-        else:
-            standin.counters[f"status_{fault['status']}"] += 1
-        return fault
+            return self.drop()
+        return self.send_fault(fault)
+
+    def send_fault(self, fault: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def read_form(self) -> dict[str, str]:
         from urllib.parse import parse_qsl
@@ -155,7 +157,8 @@ class Standin:
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.faults = Faults()
         self.lock = threading.Lock()
-        self._server: Server | None = None
+        self._token_failures = 0
+        self._servers: list[Server] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.tls: TlsFiles | None = None
         if https:
@@ -164,15 +167,19 @@ class Standin:
                 tls_dir = Path(self._tmp.name)
             self.tls = make_tls(tls_dir)
 
+    def listeners(self) -> list[ssl.SSLContext | None]:
+        """One server is started per entry, with that TLS context (None: plain HTTP)."""
+        return [server_context(self.tls) if self.tls else None]
+
     def start(self) -> Self:
-        context = server_context(self.tls) if self.tls else None
-        self._server = Server(self.handler, self, context).start()
+        self._servers = [Server(self.handler, self, context).start()
+                         for context in self.listeners()]
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in self._servers:
+            server.stop()
+        self._servers = []
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -183,10 +190,27 @@ class Standin:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def port_of(self, listener: int) -> int:
+        """The port of the `listener`-th entry of listeners()."""
+        assert self._servers, "start the stand-in first"
+        return self._servers[listener].port
+
     @property
     def port(self) -> int:
-        assert self._server is not None, "start the stand-in first"
-        return self._server.port
+        return self.port_of(0)
+
+    def fail_tokens(self, times: int = 1_000_000) -> None:
+        """The token endpoint refuses the next `times` requests, in its API's words."""
+        with self.lock:
+            self._token_failures = times
+
+    def token_refused(self) -> bool:
+        """True if this token request meets a refusal fail_tokens() asked for."""
+        with self.lock:
+            if self._token_failures > 0:
+                self._token_failures -= 1
+                return True
+            return False
 
     def drop_page(self, after: int = 0, times: int = 1) -> None:
         """Close the connection without an answer on `times` API requests, after `after`."""
@@ -197,9 +221,27 @@ class Standin:
         with self.lock:
             self.seen.append((path, query))
 
+    def next_fault(self) -> dict[str, Any] | None:
+        """The injected fault an API request meets, if any, counted as `dropped` or
+        `status_<code>`; the handler answers it (JsonHandler.answer_fault)."""
+        fault = self.faults.next()
+        if fault is not None:
+            self.counters["dropped" if fault["kind"] == "drop"
+                          else f"status_{fault['status']}"] += 1
+        return fault
+
     def clear(self) -> None:
-        """Counters, seen requests and faults back to nothing."""
+        """Counters, seen requests and faults (token refusals too) back to nothing."""
         with self.lock:
             self.counters.clear()
             self.seen.clear()
+            self._token_failures = 0
         self.faults.clear()
+
+
+def serve_until_interrupted(announcement: dict[str, Any]) -> None:
+    """Say where a stand-in run as a program listens, then serve until Ctrl-C. One
+    JSON line: a parent process reads it to find the ports."""
+    print(json.dumps(announcement), flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()

@@ -1,11 +1,10 @@
-"""JWT checks and RSA test keys for the stand-ins' token endpoints (Okta, Google, Entra)."""
+"""JWT checks and RSA test keys for the stand-ins' token endpoints (Entra, Okta, Google)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -27,22 +26,19 @@ def make_rsa_key() -> tuple[str, bytes]:
     return private, public
 
 
-@dataclass(frozen=True, slots=True)
-class Jwt:
-    """A JWT taken apart (its signature not checked yet)."""
-
-    header: dict[str, Any]
-    claims: dict[str, Any]
-    signature: bytes
-    signed: bytes  # what the signature covers: "<header>.<claims>" as sent
-
-    @property
-    def current(self) -> bool:
-        return float(self.claims.get("exp", 0)) > time.time()
+def _padding(alg: object) -> padding.AsymmetricPadding | None:
+    if alg == "RS256":
+        return padding.PKCS1v15()
+    if alg == "PS256":
+        return padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                           salt_length=padding.PSS.DIGEST_LENGTH)
+    return None
 
 
-def parse_jwt(assertion: str) -> Jwt | None:
-    """The parts of a compact JWT, or None when it is not one."""
+def verify_jwt(assertion: str, key: object,
+               algorithms: tuple[str, ...] = ("RS256",)) -> dict[str, Any] | None:
+    """The claims of a current JWT signed by the RSA `key` with one of `algorithms`,
+    else None. The header's `kid` is kept as the claim `_kid`."""
     try:
         header_b64, payload_b64, signature_b64 = assertion.split(".")
         header = json.loads(b64url_decode(header_b64))
@@ -52,23 +48,20 @@ def parse_jwt(assertion: str) -> Jwt | None:
         return None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
-    return Jwt(header, claims, signature, f"{header_b64}.{payload_b64}".encode())
-
-
-def verify_rs256(assertion: str, public_pem: bytes) -> dict[str, Any] | None:
-    """The claims of a current RS256 JWT signed by the key, else None."""
-    jwt = parse_jwt(assertion)
-    if jwt is None or jwt.header.get("alg") != "RS256":
-        return None
-    header, claims = jwt.header, jwt.claims
-    key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, rsa.RSAPublicKey):
+    alg = header.get("alg")
+    pad = _padding(alg) if alg in algorithms else None
+    if pad is None or not isinstance(key, rsa.RSAPublicKey):
         return None
     try:
-        key.verify(jwt.signature, jwt.signed, padding.PKCS1v15(), hashes.SHA256())
+        key.verify(signature, f"{header_b64}.{payload_b64}".encode(), pad, hashes.SHA256())
     except InvalidSignature:
         return None
-    if not jwt.current:
+    if float(claims.get("exp", 0)) <= time.time():
         return None
     claims["_kid"] = header.get("kid")
     return claims
+
+
+def verify_rs256(assertion: str, public_pem: bytes) -> dict[str, Any] | None:
+    """The claims of a current RS256 JWT signed by the key (PEM), else None."""
+    return verify_jwt(assertion, serialization.load_pem_public_key(public_pem))

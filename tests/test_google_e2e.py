@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 from standins.google.data import Group, Workspace, google_id, make_users
@@ -11,17 +10,10 @@ from standins.nebuly.server import NebulyStandIn
 from standins.okta.data import Org
 from standins.okta.data import make_users as make_okta_users
 from standins.okta.server import OktaIdentity, OktaStandin
-from syncd.config.model import SyncdConfig, load_config
+from syncd.config.model import SyncdConfig
 from syncd.run.orchestrator import ExitCode, run_once
-from tests.conftest import (
-    CANARY_API_KEY,
-    CANARY_OKTA_TOKEN,
-    config_text,
-    person,
-    roster,
-    run_cli,
-    write_csv,
-)
+from tests import e2e
+from tests.conftest import CANARY_OKTA_TOKEN, roster, run_cli
 from tests.conftest_google import (
     PILOT,
     Google,
@@ -31,11 +23,10 @@ from tests.conftest_google import (
     google_server,
     write_key_file,
 )
+from tests.e2e import CSV_IDS, TODAY
 
 __all__ = ["google", "google_server"]  # fixtures used by name
 
-TODAY = date(2026, 11, 22)
-CSV_IDS = {f"user{i:05d}@example.com" for i in range(20)}
 PILOT_IDS = emails(set(range(50)) | set(range(300, 320)))
 
 
@@ -57,26 +48,19 @@ def google_yaml(standin: GoogleStandin, key_file: Path, scope: str) -> str:
 
 def write_config(tmp_path: Path, nebuly: NebulyStandIn, standin: GoogleStandin, key_file: Path,
                  scope: str, policy: str = "") -> tuple[Path, SyncdConfig]:
-    csv_path = write_csv(tmp_path / "roster.csv", [person(i) for i in range(20)])
-    cfg = tmp_path / "syncd.yaml"
-    cfg.write_text(config_text(nebuly.url, csv_path, policy=policy,
-                               source=google_yaml(standin, key_file, scope)), encoding="utf-8")
-    return cfg, load_config(cfg)
+    return e2e.write_csv_config(tmp_path, nebuly, google_yaml(standin, key_file, scope), policy)
 
 
 def test_group_members_and_csv_sync_their_union(tmp_path: Path, standin: NebulyStandIn,
                                                 google: Google) -> None:
     _, config = write_config(tmp_path, standin, google.standin, google.key_file,
                              f'groups: ["{PILOT}"]', policy='  max_deactivations: "100%"')
-    report = run_once(config, today=TODAY)
-    assert report.exit_code == ExitCode.OK, report.summary()
+    e2e.synced(config)
     users = roster(standin)
     assert set(users) == CSV_IDS | PILOT_IDS
     # {organizations.0.department} and {orgUnitPath} reach the tags.
     assert users["user7@example.com"]["tags"] == {"department": "Sales", "unit": "/Sales"}
-    standin.reset_calls()
-    again = run_once(config, today=TODAY)
-    assert again.exit_code == ExitCode.OK and standin.write_calls() == 0
+    e2e.assert_next_run_writes_nothing(config, standin)
 
 
 def test_suspended_person_gets_active_to_on_the_next_run(
@@ -88,10 +72,9 @@ def test_suspended_person_gets_active_to_on_the_next_run(
         key_file = write_key_file(tmp_path / "key.json", g)
         _, config = write_config(tmp_path, standin, g, key_file, 'org_units: ["/Engineering"]',
                                  policy='  max_deactivations: "100%"')
-        assert run_once(config, today=TODAY).exit_code == ExitCode.OK
+        e2e.synced(config)
         users[4]["suspended"] = True  # an admin suspends user4 in the Admin console
-        report = run_once(config, today=TODAY)
-        assert report.exit_code == ExitCode.OK, report.summary()
+        e2e.synced(config)
         after = roster(standin)
         assert [u for u, v in after.items() if v.get("active_to")] == ["user4@example.com"]
         assert after["user4@example.com"]["active_to"] == TODAY.isoformat()
@@ -124,23 +107,13 @@ def test_person_in_okta_and_google_is_one_user(tmp_path: Path, standin: NebulySt
     with GoogleStandin(workspace, account()) as g, \
             OktaStandin(Org(okta_users), OktaIdentity(api_token=CANARY_OKTA_TOKEN),
                         tls_dir=tmp_path / "tls") as okta:
-        assert okta.tls is not None
         key_file = write_key_file(tmp_path / "key.json", g)
-        config = SyncdConfig.model_validate({
-            "nebuly": {"base_url": standin.url, "api_key": CANARY_API_KEY},
-            "policy": {"max_deactivations": "100%"},
-            "sources": [
-                {"name": "google", "type": "google", "credentials_file": str(key_file),
-                 "subject": "admin@example.com", "api_endpoint": g.url,
-                 "groups": ["pilot@example.com"], "end_user": "{primaryEmail}",
-                 "tags": {"department": "{organizations.0.department}"}},
-                {"name": "okta", "type": "okta", "org_url": okta.org_url,
-                 "api_token": CANARY_OKTA_TOKEN, "ca_file": str(okta.tls.ca_file),
-                 "end_user": "{profile.email}",
-                 "tags": {"department": "{profile.department}", "role": "{profile.title}"}},
-            ]})
-        report = run_once(config, today=TODAY)
-        assert report.exit_code == ExitCode.OK, report.summary()
+        google_source = {
+            "name": "google", "type": "google", "credentials_file": str(key_file),
+            "subject": "admin@example.com", "api_endpoint": g.url,
+            "groups": ["pilot@example.com"], "end_user": "{primaryEmail}",
+            "tags": {"department": "{organizations.0.department}"}}
+        e2e.synced(e2e.sources_config(standin, google_source, e2e.okta_source(okta)))
         users = roster(standin)
         assert set(users) == {"user0@example.com", "user1@example.com",
                               "user1@acme.example", "user2@acme.example"}

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 from standins.nebuly.server import NebulyStandIn
 from standins.okta.data import Org, make_users, user_id
 from standins.okta.server import OktaIdentity, OktaStandin
-from syncd.config.model import SyncdConfig, load_config
+from syncd.config.model import SyncdConfig
 from syncd.run.orchestrator import ExitCode, run_once
-from tests.conftest import (
-    CANARY_API_KEY,
-    CANARY_OKTA_TOKEN,
-    config_text,
-    person,
-    roster,
-    run_cli,
-    write_csv,
-)
-from tests.conftest_ldap import PILOT_NESTED, corp_fixture, group_dn, source_config
+from tests.conftest import CANARY_OKTA_TOKEN, roster, run_cli
+from tests.conftest_ldap import corp_fixture
 from tests.conftest_okta import APP, APP_DIRECT, Okta, logins, okta, okta_server
+from tests.e2e import (
+    CSV_IDS,
+    TODAY,
+    assert_next_run_writes_nothing,
+    assert_union_with_ldap_pilot,
+    ldap_pilot_source,
+    okta_source,
+    sources_config,
+    synced,
+    write_csv_config,
+)
 from tests.slapd import Slapd
 
 __all__ = ["corp_fixture", "okta", "okta_server"]  # fixtures used by name
-
-TODAY = date(2026, 11, 22)
-CSV_IDS = {f"user{i:05d}@example.com" for i in range(20)}
 
 
 def okta_yaml(org_url: str, ca_file: Path, token_file: Path, scope: str) -> str:
@@ -47,31 +46,24 @@ def okta_yaml(org_url: str, ca_file: Path, token_file: Path, scope: str) -> str:
 
 def write_config(tmp_path: Path, nebuly: NebulyStandIn, okta: OktaStandin, scope: str,
                  token: str = CANARY_OKTA_TOKEN, policy: str = "") -> tuple[Path, SyncdConfig]:
-    csv_path = write_csv(tmp_path / "roster.csv", [person(i) for i in range(20)])
     token_file = tmp_path / "okta-token"
     token_file.write_text(token, encoding="utf-8")
     assert okta.tls is not None
     source = okta_yaml(okta.org_url, okta.tls.ca_file, token_file, scope)
-    cfg = tmp_path / "syncd.yaml"
-    cfg.write_text(config_text(nebuly.url, csv_path, source=source, policy=policy),
-                   encoding="utf-8")
-    return cfg, load_config(cfg)
+    return write_csv_config(tmp_path, nebuly, source, policy)
 
 
 def test_app_assigned_people_and_csv_sync_their_union(
         tmp_path: Path, standin: NebulyStandIn, okta: Okta) -> None:
     _, config = write_config(tmp_path, standin, okta.standin, f"app: {APP}",
                              policy='  max_deactivations: "100%"')
-    report = run_once(config, today=TODAY)
-    assert report.exit_code == ExitCode.OK, report.summary()
+    synced(config)
     users = roster(standin)
     assert set(users) == CSV_IDS | logins(set(range(100)) | set(APP_DIRECT))
     # active_from is when the person was assigned to the app ({assignedDateTime}).
     assert users["user6@acme.example"]["active_from"] == "2025-03-01"
     assert users["user6@acme.example"]["tags"] == {"department": "Engineering"}
-    standin.reset_calls()
-    again = run_once(config, today=TODAY)
-    assert again.exit_code == ExitCode.OK and standin.write_calls() == 0
+    assert_next_run_writes_nothing(config, standin)
 
 
 def test_suspended_person_gets_active_to_on_the_next_run(
@@ -82,11 +74,10 @@ def test_suspended_person_gets_active_to_on_the_next_run(
                      tls_dir=tmp_path / "tls") as okta:
         _, config = write_config(tmp_path, standin, okta, 'groups: ["00gteam"]',
                                  policy='  max_deactivations: "100%"')
-        assert run_once(config, today=TODAY).exit_code == ExitCode.OK
+        synced(config)
         assert not any(u.get("active_to") for u in standin.users())
         users[3]["status"] = "SUSPENDED"  # an admin suspends user3 in Okta
-        report = run_once(config, today=TODAY)
-        assert report.exit_code == ExitCode.OK, report.summary()
+        report = synced(config)
         after = roster(standin)
         assert after["user3@acme.example"]["active_to"] == TODAY.isoformat()
         assert [u for u, v in after.items() if v.get("active_to")] == ["user3@acme.example"]
@@ -126,29 +117,9 @@ def test_ldap_and_okta_sync_their_union(tmp_path: Path, standin: NebulyStandIn,
     users[2]["status"] = "SUSPENDED"
     with OktaStandin(Org(users), OktaIdentity(api_token=CANARY_OKTA_TOKEN),
                      tls_dir=tmp_path / "tls") as okta:
-        assert okta.tls is not None
-        okta_source = {
-            "name": "okta", "type": "okta", "org_url": okta.org_url,
-            "api_token": CANARY_OKTA_TOKEN, "ca_file": str(okta.tls.ca_file),
-            "end_user": "{profile.email}",
-            "tags": {"department": "{profile.department}", "role": "{profile.title}"},
-        }
-        ldap = source_config(corp, "ldap3", groups=[group_dn("ai-pilot")], end_user="{mail}",
-                             tags={"department": "{departmentNumber}"})
-        config = SyncdConfig.model_validate({
-            "nebuly": {"base_url": standin.url, "api_key": CANARY_API_KEY},
-            "sources": [ldap, okta_source], "policy": {"max_deactivations": "100%"}})
-
-        report = run_once(config, today=TODAY)
-        assert report.exit_code == ExitCode.OK, report.summary()
-        users_now = roster(standin)
-        expected = {f"{u}@corp.example" for u in PILOT_NESTED} | {"user1@acme.example"}
-        assert set(users_now) == expected  # the suspended Okta user is left out
-        # One user for the person in both; LDAP (first) wins the department, Okta
-        # alone has a role; the disagreement is counted.
-        assert users_now["u0100@corp.example"]["tags"] == {"department": "D0",
-                                                           "role": "Engineer"}
-        assert report.summary()["conflicts"] == 1
+        report = synced(sources_config(standin, ldap_pilot_source(corp), okta_source(okta)))
+        # user0 is LDAP's u0100; the suspended Okta user (user2) is left out.
+        assert_union_with_ldap_pilot(standin, report, {"user1@acme.example"})
 
 
 def test_validate_connect_reads_okta_and_names_a_refused_token(

@@ -98,3 +98,45 @@ def test_7_c1_and_bidi_controls_are_stripped_from_source_values_and_refused_in_i
                if '"record.skipped"' in line]
     assert [s["record"] for s in skipped] == ["roster.csv line 4", "roster.csv line 5"]
     assert all("contains control characters" in s["reason"] for s in skipped)
+
+
+@pytest.mark.parametrize("command", ["plan", "once"])
+def test_7_a_plan_file_is_inert_on_a_terminal_and_holds_every_value_exactly(
+        hostile: Path, tmp_path: Path, command: str) -> None:
+    """--plan-out is JSON for scripts and tickets, and admins also `cat` it. JSON escapes
+    are lossless, so C1 and bidi characters are written as `\\u009b` / `\\u202e` (as C0
+    always were): a script reads exactly the id Nebuly holds, a terminal shows the escape.
+    Letters stay readable."""
+    write_csv(tmp_path / "roster.csv", [person(1, department="Rechtsabteilung Zürich"),
+                                        person(2)])
+    plan_file = tmp_path / "plan.json"
+    done = run_cli(command, "--config", str(hostile), "--plan-out", str(plan_file))
+    assert done.returncode == 5, done.stderr  # the blocked deactivation
+    text = plan_file.read_text(encoding="utf-8")
+    _assert_inert(text, "--plan-out")
+    assert "\\u009b" in text and "\\u202e" in text and "Zürich" in text
+    doc = json.loads(text)
+    (update,) = doc["plan"]["update"]
+    assert update["before"]["tags"] == {"department": f"Sales{OSC_TITLE}{CLEAR}",
+                                        "region": f"FR{C1_CSI}{RLO}"}
+    assert update["after"]["tags"]["department"] == "Rechtsabteilung Zürich"
+    (leaving,) = doc["blocked"]["deactivate"]
+    assert leaving["end_user"] == f"evil{CLEAR}{RLO}@example.com"
+    assert leaving["before"]["tags"] == {"department": OSC_TITLE}
+
+
+def test_7_a_large_plan_file_is_escaped_throughout_and_reads_back_exactly(
+        tmp_path: Path) -> None:
+    """The file is streamed in blocks of the encoder's pieces: every block, the last,
+    partial one too, is escaped, and nothing is lost or repeated between them."""
+    from syncd.core.text import escape_json_text
+    from syncd.run.state import write_json_atomic
+
+    doc = {"insert": [{"end_user": f"user{i}{RLO}@example.com",
+                       "tags": {"department": f"{C1_CSI}{i}", "city": "Zürich"}}
+                      for i in range(5001)]}
+    path = tmp_path / "plan.json"
+    write_json_atomic(path, doc, escape=escape_json_text)
+    text = path.read_text(encoding="utf-8")
+    _assert_inert(text, "a large --plan-out file")
+    assert json.loads(text) == doc

@@ -166,3 +166,26 @@ def test_4_a_run_record_that_is_a_symlink_is_not_read(stateful: Any, tmp_path: P
     assert f"{record} is a symbolic link" in done.stderr
     assert roster(standin) == users
     assert os.path.islink(record)
+
+
+@pytest.mark.parametrize("command", [["plans"], ["plans", "--json"], ["runs"], ["runs", "--json"],
+                                     ["status"], ["status", "--json"],
+                                     ["explain", "user00001@example.com"]])
+def test_4_read_only_commands_warn_about_a_state_dir_writable_by_others(
+        stateful: Any, tmp_path: Path, command: list[str]) -> None:
+    """They list what is there (it may be planted: say so), as `plan` and `once` warn;
+    approve and rollback, which act on it, refuse (above)."""
+    cfg, run_id = _one_recorded_run(stateful, tmp_path)
+    state = tmp_path / "state"
+    state.chmod(0o777)
+    done = run_cli(*command, "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    warned = _events(done.stderr, "security.state_dir_unsafe")
+    assert len(warned) == 1, done.stderr
+    assert warned[0]["problem"] == f"{state} is writable by every user (mode 0777)"
+    assert "approve and rollback refuse" in warned[0]["consequence"]
+    if command[:2] == ["runs", "--json"]:  # stdout stays clean JSON for scripts
+        assert [row["run_id"] for row in json.loads(done.stdout)] == [run_id]
+    state.chmod(0o700)
+    quiet = run_cli(*command, "--config", str(cfg))
+    assert quiet.returncode == 0 and not _events(quiet.stderr, "security.state_dir_unsafe")

@@ -7,11 +7,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from standins.jwt import parse_jwt
+from standins.jwt import verify_jwt
 
 if TYPE_CHECKING:
     from standins.entra.server import GraphStandin
@@ -20,27 +17,11 @@ Reply = tuple[int, dict[str, Any]]
 
 
 def verify_assertion(assertion: str, certificate_pem: bytes, client_id: str) -> bool:
-    """True if `assertion` is a current JWT for `client_id` signed by the certificate's key."""
-    jwt = parse_jwt(assertion)
-    if jwt is None:
-        return False
+    """True if `assertion` is a current RS256 or PS256 JWT for `client_id` signed by the
+    certificate's key."""
     key = x509.load_pem_x509_certificate(certificate_pem).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    alg = jwt.header.get("alg")
-    pad: padding.AsymmetricPadding
-    if alg == "RS256":
-        pad = padding.PKCS1v15()
-    elif alg == "PS256":
-        pad = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-    else:
-        return False
-    try:
-        key.verify(jwt.signature, jwt.signed, pad, hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return jwt.claims.get("iss") == client_id and jwt.claims.get("sub") == client_id \
-        and jwt.current
+    claims = verify_jwt(assertion, key, ("RS256", "PS256"))
+    return claims is not None and claims.get("iss") == client_id == claims.get("sub")
 
 
 def token_reply(standin: GraphStandin, tenant: str, form: dict[str, str]) -> Reply:

@@ -20,16 +20,12 @@ Run: python -m standins.entra.server --users 100000
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
-import socket
-import threading
-from collections import Counter
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -45,8 +41,8 @@ from standins.entra.data import (
     parse_top,
     query_string,
 )
-from standins.entra.tls import TlsFiles, make_tls, server_context
-from standins.http import Server
+from standins.entra.tls import server_context
+from standins.http import JsonHandler, Server, Standin, serve_until_interrupted
 
 TENANT_ID = "00000000-0000-0000-0000-000000000000"
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
@@ -66,15 +62,6 @@ class Identity:
     msi_header: str = "standin-identity-header"
 
 
-@dataclass(slots=True)
-class _Fault:
-    kind: str  # "status" | "drop"
-    status: int = 503
-    retry_after: int | None = None
-    skip: int = 0
-    times: int = 1
-
-
 @dataclass(frozen=True, slots=True)
 class SeenRequest:
     path: str
@@ -82,164 +69,92 @@ class SeenRequest:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class GraphStandin:
+class GraphStandin(Standin):
     """The stand-in server; a context manager (`with GraphStandin(...) as s:`)."""
 
     def __init__(self, directory: Directory, identity: Identity | None = None,
                  tls_dir: Path | None = None) -> None:
-        import tempfile
-
+        super().__init__(https=True, tls_dir=tls_dir)
+        self.seen: list[SeenRequest] = []  # with headers, not the base's (path, query)
         self.directory = directory
         self.identity = identity or Identity()
-        self._tmp = None if tls_dir else tempfile.TemporaryDirectory(prefix="graph-standin-")
-        self.tls: TlsFiles = make_tls(tls_dir or Path(self._tmp.name if self._tmp else "."))
         self.cache = PageCache()
-        self.counters: Counter[str] = Counter()
-        self.seen: list[SeenRequest] = []
         self.token_scopes: list[str] = []
         self._tokens: set[str] = set()
-        self._faults: list[_Fault] = []
-        self._token_failures = 0
-        self._lock = threading.Lock()
-        self._servers: list[Server] = []
 
-    # -- lifecycle ---------------------------------------------------------
-    def start(self) -> GraphStandin:
-        context = server_context(self.tls)
-        # The accept loop and per-connection TLS of standins.http.Server.
-        self._servers = [Server(_Handler, self, None).start(),
-                         Server(_Handler, self, context).start()]
-        return self
+    def record(self, path: str, query: dict[str, str],
+               headers: dict[str, str] | None = None) -> None:
+        self.counters["graph"] += 1
+        with self.lock:
+            self.seen.append(SeenRequest(path, query, headers or {}))
 
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        self._servers = []
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> GraphStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def listeners(self) -> list[ssl.SSLContext | None]:
+        """Plain HTTP first (kiota sends tokens over http to loopback), then HTTPS."""
+        assert self.tls is not None
+        return [None, server_context(self.tls)]
 
     @property
     def graph_url(self) -> str:
         """Plain-HTTP Graph endpoint on loopback (fast; kiota allows http there)."""
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}/v1.0"
+        return f"http://127.0.0.1:{self.port_of(0)}/v1.0"
 
     @property
     def graph_https_url(self) -> str:
-        return f"https://localhost:{self._servers[1].server_address[1]}/v1.0"
+        return f"{self.authority}/v1.0"
 
     @property
     def authority(self) -> str:
-        return f"https://localhost:{self._servers[1].server_address[1]}"
+        return f"https://localhost:{self.port_of(1)}"
 
     @property
     def msi_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}{MSI_PATH}"
+        return f"http://127.0.0.1:{self.port_of(0)}{MSI_PATH}"
 
-    # -- faults and counters -----------------------------------------------
+    # -- faults and tokens -------------------------------------------------
     def throttle(self, status: int = 429, retry_after: int | None = 1, times: int = 1,
                  after: int = 0) -> None:
         """Answer `times` Graph requests with `status`, after letting `after` through."""
-        with self._lock:
-            self._faults.append(_Fault("status", status, retry_after, after, times))
-
-    def drop_page(self, after: int = 0, times: int = 1) -> None:
-        """Close the connection without an answer on a Graph request (a dropped page)."""
-        with self._lock:
-            self._faults.append(_Fault("drop", skip=after, times=times))
-
-    def fail_tokens(self, times: int = 1_000_000) -> None:
-        """The token endpoints refuse the next `times` requests (invalid_client)."""
-        with self._lock:
-            self._token_failures = times
+        self.faults.add("status", skip=after, times=times, status=status,
+                        retry_after=retry_after)
 
     def reset(self) -> None:
-        with self._lock:
-            self.counters.clear()
-            self.seen.clear()
+        self.clear()
+        with self.lock:
             self.token_scopes.clear()
-            self._faults.clear()
-            self._token_failures = 0
-
-    def _next_fault(self) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.skip > 0:
-                    fault.skip -= 1
-                    continue
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    def token_refused(self) -> bool:
-        with self._lock:
-            if self._token_failures > 0:
-                self._token_failures -= 1
-                return True
-            return False
 
     def issue_token(self, scope: str) -> str:
         token = secrets.token_urlsafe(24)
-        with self._lock:
+        with self.lock:
             self._tokens.add(token)
             self.token_scopes.append(scope)
         return token
 
-    def _valid(self, authorization: str | None) -> bool:
+    def valid(self, authorization: str | None) -> bool:
         if not authorization or not authorization.startswith("Bearer "):
             return False
-        with self._lock:
+        with self.lock:
             return authorization[7:] in self._tokens
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
+    content_type = "application/json; charset=utf-8"
     server: Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    # -- plumbing ----------------------------------------------------------
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(data).encode(), headers)
-
     def _graph_error(self, status: int, code: str, message: str,
-                     headers: dict[str, str] | None = None) -> None:
-        self._json(status, {"error": {"code": code, "message": message}}, headers)
-
-    def _base(self) -> str:
-        scheme = "https" if self.server.context is not None else "http"
-        return f"{scheme}://{self.headers.get('Host', 'localhost')}"
+                     headers: list[tuple[str, str]] | None = None) -> None:
+        self.send_json(status, {"error": {"code": code, "message": message}}, headers)
 
     # -- routes ------------------------------------------------------------
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         if path == MSI_PATH:
-            return self._json(*msi_reply(self.server.standin, parse_qs(parts.query),
-                                         self.headers.get("X-IDENTITY-HEADER")))
+            return self.send_json(*msi_reply(self.server.standin, parse_qs(parts.query),
+                                             self.headers.get("X-IDENTITY-HEADER")))
         if path.endswith("/v2.0/.well-known/openid-configuration"):
             tenant = path.split("/")[1]
-            base = f"{self._base()}/{tenant}"
-            return self._json(200, {
+            base = f"{self.base_url()}/{tenant}"
+            return self.send_json(200, {
                 "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "jwks_uri": f"{base}/discovery/v2.0/keys", "tenant_region_scope": "EU",
@@ -259,29 +174,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _gate(self, path: str, query: dict[str, str]) -> bool:
         """Record the request, check the token, apply an injected fault; False = answered."""
         standin = self.server.standin
-        standin.counters["graph"] += 1
-        with standin._lock:
-            standin.seen.append(SeenRequest(path, query, {k.lower(): v for k, v in
-                                                          self.headers.items()}))
-        if not standin._valid(self.headers.get("Authorization")):
+        standin.record(path, query, {k.lower(): v for k, v in self.headers.items()})
+        if not standin.valid(self.headers.get("Authorization")):
             standin.counters["unauthorized"] += 1
             self._graph_error(401, "InvalidAuthenticationToken",
                               "Access token is empty or invalid.")
             return False
-        fault = standin._next_fault()
-        if fault is not None and fault.kind == "drop":
-            standin.counters["dropped"] += 1
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return False
+        fault = standin.next_fault()
         if fault is not None:
-            standin.counters[f"status_{fault.status}"] += 1
-            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None \
-                else {}
-            code = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
-            self._graph_error(fault.status, code, "Injected fault.", extra)
+            self.answer_fault(fault)
             return False
         return True
+
+    def send_fault(self, fault: dict[str, Any]) -> None:
+        retry_after = fault["retry_after"]
+        extra = [("Retry-After", str(retry_after))] if retry_after is not None else []
+        code = "TooManyRequests" if fault["status"] == 429 else "ServiceUnavailable"
+        self._graph_error(fault["status"], code, "Injected fault.", extra)
 
     def _collection(self, path: str, query: dict[str, str]) -> None:
         standin = self.server.standin
@@ -293,14 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
         top = parse_top(query.get("$top"))
         index = page_index(query.get("$skiptoken"))
         kept = [(k, v) for k, v in query.items() if k != "$skiptoken"]
-        next_url = f"{self._base()}{path}?{query_string(kept)}"
+        next_url = f"{self.base_url()}{path}?{query_string(kept)}"
         body = standin.cache.page((next_url, key_extra), index, rows.rows, select=rows.select,
                                   filters=rows.filters, top=top, next_url=next_url,
-                                  context=f"{self._base()}/v1.0/$metadata#{rows.context}")
+                                  context=f"{self.base_url()}/v1.0/$metadata#{rows.context}")
         if body is None:
             raise QueryError("Request_BadRequest", "Invalid skip token.")
         standin.counters["pages"] += 1
-        self._send(200, body)
+        self.send_body(200, body)
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
@@ -311,8 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._get_by_ids(dict(parse_qsl(parts.query, keep_blank_values=True)), raw)
         form = dict(parse_qsl(raw.decode()))
         if not path.endswith("/oauth2/v2.0/token"):
-            return self._json(404, {"error": "not_found"})
-        return self._json(*token_reply(self.server.standin, path.split("/")[1], form))
+            return self.send_json(404, {"error": "not_found"})
+        return self.send_json(*token_reply(self.server.standin, path.split("/")[1], form))
 
 
     def _get_by_ids(self, query: dict[str, str], raw: bytes) -> None:
@@ -327,8 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._graph_error(getattr(exc, "status", 400), code, str(exc))
         standin.counters["get_by_ids"] += 1
         standin.counters["pages"] += 1
-        context = f"{self._base()}/v1.0/$metadata#directoryObjects"
-        self._json(200, {"@odata.context": context, "value": rows})
+        context = f"{self.base_url()}/v1.0/$metadata#directoryObjects"
+        self.send_json(200, {"@odata.context": context, "value": rows})
         return None
 
 
@@ -346,16 +255,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     identity = Identity()
     with GraphStandin(Directory(make_users(args.users)), identity, args.tls_dir) as standin:
-        print(json.dumps({
+        assert standin.tls is not None
+        serve_until_interrupted({
             "graph_url": standin.graph_url, "graph_https_url": standin.graph_https_url,
             "authority": standin.authority, "ca_file": str(standin.tls.ca_file),
             "tenant_id": identity.tenant_id, "client_id": identity.client_id,
             "client_secret": identity.client_secret, "msi_endpoint": standin.msi_endpoint,
             "msi_header": identity.msi_header,
-        }), flush=True)  # one line: a parent process reads it to find the ports
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        })
 
 
 if __name__ == "__main__":
     main()
+
+
+GraphStandin.handler = _Handler

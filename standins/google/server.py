@@ -17,10 +17,8 @@ Run: python -m standins.google --users 100000 --key-file sa.json
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import secrets
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from standins.google.data import Workspace, make_users
-from standins.http import JsonHandler, Server, Standin
+from standins.http import JsonHandler, Server, Standin, serve_until_interrupted
 from standins.jwt import make_rsa_key, verify_rs256
 
 DELEGATED_SCOPES = frozenset({
@@ -88,7 +86,6 @@ class GoogleStandin(Standin):
         self.account = account
         self.subjects: list[str | None] = []
         self._tokens: dict[str, str | None] = {}  # access token -> impersonated subject
-        self._token_failures = 0
 
     @property
     def url(self) -> str:
@@ -110,26 +107,18 @@ class GoogleStandin(Standin):
         self.faults.add("status", skip=after, times=times, status=status,
                         retry_after=retry_after, reason=reason)
 
-    def fail_tokens(self, times: int = 1_000_000) -> None:
-        with self.lock:
-            self._token_failures = times
-
     def reset(self) -> None:
         self.clear()
         with self.lock:
             self.subjects.clear()
-            self._token_failures = 0
 
     # -- auth --------------------------------------------------------------
     def token_reply(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         self.counters["tokens"] += 1
         account = self.account
-        with self.lock:
-            if self._token_failures > 0:
-                self._token_failures -= 1
-                self.counters["token_refused"] += 1
-                return 400, {"error": "invalid_grant", "error_description":
-                             "Invalid JWT Signature."}
+        if self.token_refused():
+            self.counters["token_refused"] += 1
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         if form.get("grant_type") != JWT_GRANT:
             return 400, {"error": "unsupported_grant_type",
                          "error_description": "Invalid grant_type: "
@@ -213,23 +202,23 @@ class _Handler(JsonHandler):
             return self.send_json(403, google_error(
                 403, "Not Authorized to access this resource/api", "forbidden",
                 "PERMISSION_DENIED"))
-        fault = self.next_fault()
-        if fault is not None and fault["kind"] == "drop":
-            return None
+        fault = standin.next_fault()
         if fault is not None:
-            status = fault["status"]
-            message, reason, state = _FAULTS.get(status, _FAULTS[500])
-            headers = ([("Retry-After", str(fault["retry_after"]))]
-                       if fault["retry_after"] is not None else [])
-            return self.send_json(status, google_error(status, message,
-                                                       fault["reason"] or reason, state),
-                                  headers)
+            return self.answer_fault(fault)
         if parts.path == USERS_PATH:
             return self._users(query)
         if parts.path.startswith(GROUPS_PREFIX) and parts.path.endswith("/members"):
             key = unquote(parts.path[len(GROUPS_PREFIX):-len("/members")])
             return self._members(key, query)
         return self.send_json(404, google_error(404, "Not Found", "notFound", "NOT_FOUND"))
+
+    def send_fault(self, fault: dict[str, Any]) -> None:
+        status = fault["status"]
+        message, reason, state = _FAULTS.get(status, _FAULTS[500])
+        headers = ([("Retry-After", str(fault["retry_after"]))]
+                   if fault["retry_after"] is not None else [])
+        return self.send_json(status, google_error(status, message, fault["reason"] or reason,
+                                                   state), headers)
 
     def _page(self, items: list[dict[str, Any]], query: dict[str, str], cap: int,
               kind: str, field: str) -> None:
@@ -284,11 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     account = ServiceAccount.generate()
     with GoogleStandin(Workspace(make_users(args.users)), account) as standin:
         args.key_file.write_text(json.dumps(standin.key_file()), encoding="utf-8")
-        print(json.dumps({"url": standin.url, "token_uri": standin.token_uri,
-                          "key_file": str(args.key_file), "subject": "admin@example.com"}),
-              flush=True)  # one line: a parent process reads it to find the port
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        serve_until_interrupted({"url": standin.url, "token_uri": standin.token_uri,
+                                 "key_file": str(args.key_file), "subject": "admin@example.com"})
 
 
 if __name__ == "__main__":

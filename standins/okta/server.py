@@ -15,10 +15,7 @@ Run: python -m standins.okta --users 100000
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
 
-from standins.http import JsonHandler, Server, Standin
+from standins.http import JsonHandler, Server, Standin, serve_until_interrupted
 from standins.jwt import verify_rs256
 from standins.okta.data import App, Org, make_users
 
@@ -57,7 +54,6 @@ class OktaStandin(Standin):
         self.org = org
         self.identity = identity or OktaIdentity()
         self._tokens: set[str] = set()
-        self._token_failures = 0
         self._revoked = False
         self._encoded: dict[int, bytes] = {}
 
@@ -97,11 +93,6 @@ class OktaStandin(Standin):
         self.faults.add("status", skip=after, times=times, status=status, reset_in=reset_in,
                         headers=headers)
 
-    def fail_tokens(self, times: int = 1_000_000) -> None:
-        """The OAuth token endpoint refuses the next `times` requests (invalid_client)."""
-        with self.lock:
-            self._token_failures = times
-
     def revoke_api_token(self, revoked: bool = True) -> None:
         """The API token stops working (an admin revoked it, or it expired unused)."""
         with self.lock:
@@ -110,7 +101,6 @@ class OktaStandin(Standin):
     def reset(self) -> None:
         self.clear()
         with self.lock:
-            self._token_failures = 0
             self._revoked = False
 
     # -- auth --------------------------------------------------------------
@@ -126,12 +116,10 @@ class OktaStandin(Standin):
 
     def token_reply(self, form: dict[str, str], org_url: str) -> tuple[int, dict[str, Any]]:
         self.counters["tokens"] += 1
-        with self.lock:
-            if self._token_failures > 0:
-                self._token_failures -= 1
-                self.counters["token_refused"] += 1
-                return 401, {"error": "invalid_client",
-                             "error_description": "The client_assertion token is invalid."}
+        if self.token_refused():
+            self.counters["token_refused"] += 1
+            return 401, {"error": "invalid_client",
+                         "error_description": "The client_assertion token is invalid."}
         identity = self.identity
         if (form.get("grant_type") != "client_credentials"
                 or form.get("client_assertion_type")
@@ -189,18 +177,19 @@ class _Handler(JsonHandler):
             standin.counters["unauthorized"] += 1
             return self._error(401, "E0000011", "Invalid token provided",
                                self._limit_headers(RATE_LIMIT - 1))
-        fault = self.next_fault()
-        if fault is not None and fault["kind"] == "drop":
-            return None
+        fault = standin.next_fault()
         if fault is not None:
-            status = fault["status"]
-            headers = self._limit_headers(0, fault["reset_in"]) if fault["headers"] else []
-            if status == 429:
-                return self._error(429, "E0000047", "API call exceeded rate limit due to too "
-                                   "many requests.", headers)
-            return self._error(status, "E0000009", "Internal Server Error", headers)
+            return self.answer_fault(fault)
         self._collection(parts.path, query)
         return None
+
+    def send_fault(self, fault: dict[str, Any]) -> None:
+        status = fault["status"]
+        headers = self._limit_headers(0, fault["reset_in"]) if fault["headers"] else []
+        if status == 429:
+            return self._error(429, "E0000047", "API call exceeded rate limit due to too "
+                               "many requests.", headers)
+        return self._error(status, "E0000009", "Internal Server Error", headers)
 
     def _collection(self, path: str, query: dict[str, str]) -> None:
         standin: OktaStandin = self.server.standin
@@ -251,11 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     org = Org(users, {"00gall": [u["id"] for u in users]},
               {"0oaagent": App(groups=["00gall"])})
     with OktaStandin(org, tls_dir=args.tls_dir, cache_users=True) as standin:
-        print(json.dumps({"org_url": standin.org_url, "ca_file": str(standin.ca_file),
-                          "api_token": standin.identity.api_token, "app": "0oaagent",
-                          "group": "00gall"}), flush=True)  # a parent reads the port here
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        serve_until_interrupted({"org_url": standin.org_url, "ca_file": str(standin.ca_file),
+                                 "api_token": standin.identity.api_token, "app": "0oaagent",
+                                 "group": "00gall"})
 
 
 if __name__ == "__main__":

@@ -57,11 +57,18 @@ def preview(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 
 def _state_dir(config: SyncdConfig) -> StateDir:
+    """state_dir for a command that only reads it (plans, runs, status, explain).
+
+    What it lists may have been planted if other users can write there: warned
+    about, as every sync warns; approve and rollback, which act on it, refuse."""
+    from syncd.log import get_logger
     from syncd.run.state import StateDir, StateError
 
     if config.state_dir is None:
         raise StateError(NEEDS_STATE_DIR)
-    return StateDir(config.state_dir)
+    state = StateDir(config.state_dir)
+    state.check_safety(refuse=False, logger=get_logger())
+    return state
 
 
 def _now() -> datetime:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd import log
+from syncd.app.commands import _state_dir
 from syncd.app.paint import Style, painter
 from syncd.config.model import SyncdConfig
 from syncd.core.ids import exclusion_pattern, id_key
@@ -24,7 +25,6 @@ from syncd.core.text import escape_json_text
 from syncd.run.inputs import decide_run, nebuly_client, read_desired
 from syncd.run.progress import read_watched
 from syncd.run.report import ExitCode
-from syncd.run.state import StateDir
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceRead
 from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
@@ -133,7 +133,7 @@ def _nebuly_side(config: SyncdConfig, merged: Any, key: str) -> dict[str, Any]:
     log.register_secret(api_key)
     with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as http:
         roster = nebuly_client(config, http).list_users()
-    missing = StateDir(config.state_dir).load_missing() if config.state_dir else {}
+    missing = _state_dir(config).load_missing() if config.state_dir else {}
     today = datetime.now(UTC).date()
     guarded = decide_run(config, merged, roster, today, missing, force=False)
     current = [u for u in roster.users if id_key(u.end_user) == key]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TextIO
 
 from syncd.app.paint import PLAIN, Painter
 from syncd.core.model import Change, NebulyUser
 from syncd.core.plan import Plan
+from syncd.core.text import escape_json_text
 from syncd.run.orchestrator import RunReport
 from syncd.run.state import write_json_atomic
 
-__all__ = ["plan_json", "plan_lines", "print_plan", "report_json", "write_json_atomic"]
+__all__ = ["plan_json", "plan_lines", "print_plan", "report_json", "write_json_atomic",
+           "write_plan_file"]
 
 
 def _changes(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
@@ -38,6 +41,17 @@ def report_json(report: RunReport) -> dict[str, Any]:
         doc["guard_trips"] = [{"guard": t.guard, "message": t.message}
                               for t in report.guarded.trips]
     return doc
+
+
+def write_plan_file(path: Path, report: RunReport) -> None:
+    """--plan-out: the plan as JSON for scripts and tickets, which admins also `cat`.
+
+    JSON's escapes are lossless, so control and bidi characters from Nebuly or the
+    directory are written as `\\u009b`, `\\u202e` (C0 always was): every JSON reader
+    gets exactly the id Nebuly holds, and a terminal shows the escape instead of
+    obeying it or drawing `moc.evil@ann` backwards. Letters (Zürich, 東京) stay as
+    they are, as in `syncd preview --format json`."""
+    write_json_atomic(path, report_json(report), escape=escape_json_text)
 
 
 def _tags(user: NebulyUser) -> str:

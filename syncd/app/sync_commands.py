@@ -8,7 +8,7 @@ import sys
 
 from syncd import log
 from syncd.app.paint import painter
-from syncd.app.planfile import print_plan, report_json, write_json_atomic
+from syncd.app.planfile import print_plan, write_plan_file
 from syncd.config.model import SyncdConfig, json_schema
 from syncd.config.security import warn_insecure_transports
 from syncd.core.templates import template_attributes
@@ -31,7 +31,7 @@ def _sync(args: argparse.Namespace, config: SyncdConfig, dry_run: bool) -> int:
     if dry_run or sys.stdout.isatty():
         print_plan(report, sys.stdout, painter(args.color, sys.stdout))
     if args.plan_out is not None and report.guarded is not None:
-        write_json_atomic(args.plan_out, report_json(report))
+        write_plan_file(args.plan_out, report)
     return int(report.exit_code)
 
 

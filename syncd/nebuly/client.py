@@ -1,66 +1,45 @@
-"""HTTP client for Nebuly's user roster, both API flavours.
+"""The transport to Nebuly's user roster: one httpx client, retries, batches.
 
 Writes are made convergent because Nebuly does not document what happens when
 an insert meets an existing user or an update a missing one: a user an insert
 did not apply is retried once as an update (and vice versa), never more, so a
-run can neither loop nor crash on it. Retries honour Retry-After within a
-capped total wait.
+run can neither loop nor crash on it. A batch the server refuses is halved to
+isolate the users it objects to. Retries honour Retry-After within a capped
+total wait (retry.py). What the bodies and answers look like is in wire.py.
 """
 
 from __future__ import annotations
 
-import gc
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Literal
 
 import httpx
-import msgspec
 
 from syncd import log
-from syncd.core.dates import parse_wire_date
 from syncd.core.model import NebulyUser, id_key
+from syncd.memory import gc_paused
+from syncd.nebuly.errors import NebulyAuthError, NebulyError, NebulyUnavailable, Stopped
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from syncd.nebuly.wire import (
+    FLAVOURS,
+    Api,
+    Op,
+    Roster,
+    acknowledged_ids,
+    decode_roster,
+    ids_body,
+    status_message,
+    users_body,
+)
 from syncd.net import is_untrusted_certificate, trust_context, untrusted_message
 from syncd.pace import Every
 
-Api = Literal["platform-users", "eligible-users"]
-Op = Literal["insert", "update"]
-
-
-@dataclass(frozen=True, slots=True)
-class Flavour:
-    path: str
-    insert: str
-    update: str
-
-
-# The two names of the API swap the insert and update verbs (see nebuly-api.md).
-FLAVOURS: dict[str, Flavour] = {
-    "platform-users": Flavour("/api/external/platform-users", insert="PUT", update="POST"),
-    "eligible-users": Flavour("/api/external/eligible-users", insert="POST", update="PUT"),
-}
-
-
-class NebulyError(Exception):
-    """Nebuly could not be used. Messages never contain the API key."""
-
-
-class NebulyAuthError(NebulyError):
-    pass
-
-
-class NebulyUnavailable(NebulyError):
-    pass
-
-
-class Stopped(NebulyError):
-    """The daemon is shutting down: no further batch is sent."""
+# The names other packages have always imported from here, wherever they now live.
+__all__ = ["NebulyAuthError", "NebulyClient", "NebulyError", "NebulyUnavailable", "Roster",
+           "Stopped", "WriteOutcome", "decode_roster", "gc_paused", "make_http_client"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,158 +60,6 @@ class WriteOutcome:
     # were there before the call. Updates: those of `failed` whose last call got
     # no usable answer, and which may have been applied all the same.
     uncertain: tuple[str, ...] = ()
-
-
-class _WireUser(msgspec.Struct, gc=False):
-    end_user: str | None = None
-    # Kept raw (a view of the body, no copy): a large roster repeats a few tag
-    # combinations, so each distinct one is decoded once and the dict shared.
-    tags: msgspec.Raw = msgspec.Raw(b"null")
-    active_from: str | None = None
-    active_to: str | None = None
-
-
-class _WireRoster(msgspec.Struct, gc=False):
-    users: list[_WireUser]
-
-
-class _LooseUser(msgspec.Struct, gc=False):
-    """Any JSON in any field: the second pass when one entry breaks the typed decode."""
-
-    end_user: Any = None
-    tags: msgspec.Raw = msgspec.Raw(b"null")
-    active_from: Any = None
-    active_to: Any = None
-
-
-class _LooseRoster(msgspec.Struct, gc=False):
-    users: list[_LooseUser]
-
-
-_roster_decoder = msgspec.json.Decoder(_WireRoster)
-_loose_decoder = msgspec.json.Decoder(_LooseRoster)
-_tags_decoder = msgspec.json.Decoder(dict[str, Any] | None)
-_encoder = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class Roster:
-    users: list[NebulyUser]
-    # Entries Nebuly returned that syncd cannot use (no id, bad date): left alone.
-    unreadable: int = 0
-    body_bytes: int = 0
-    # id_key of the unusable entries that do have an id: the planner must not
-    # insert or overwrite those people (they exist, we just cannot read them).
-    unusable_ids: frozenset[str] = frozenset()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of objects are built.
-
-    Every collection walks all live container objects, and a large run creates
-    them by the million: paused, a 1M-user decode or plan runs about twice as
-    fast. Reference counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-# Caches bounded so that a roster of all-distinct values cannot grow them without end.
-_MAX_CACHED = 1 << 16
-
-
-def decode_roster(body: bytes) -> Roster:
-    """Nebuly's GET body -> NebulyUser list; entries without a usable id or date are counted.
-
-    Large rosters repeat a few dates and tag combinations over and over, so equal
-    tag objects and dates are decoded once and shared (they are never mutated),
-    and each wire entry is freed as soon as it is converted: peak memory stays
-    near one compact copy of the roster.
-    """
-    with gc_paused():
-        return _decode_roster(body)
-
-
-def _decode_roster(body: bytes) -> Roster:
-    wire: _WireRoster | _LooseRoster
-    try:
-        wire = _roster_decoder.decode(body)
-    except msgspec.ValidationError:
-        # One odd entry (a numeric id, tags as a list) must not stop every run:
-        # decode loosely and leave the entries syncd cannot use alone.
-        try:
-            wire = _loose_decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            raise NebulyError(f"Nebuly's user list has an unexpected shape: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise NebulyError(f"Nebuly's user list is not valid JSON: {exc}") from None
-    items: list[_WireUser] | list[_LooseUser] = wire.users
-    del wire
-    items.reverse()  # pop() from the end frees each entry once converted, in order
-    pop = items.pop
-    users: list[NebulyUser] = []
-    append = users.append
-    unreadable = 0
-    unusable: set[str] = set()
-    dates: dict[str, date] = {}
-    tag_dicts: dict[bytes, dict[str, str]] = {b"null": {}, b"{}": {}}
-    while items:
-        item = pop()
-        end_user = item.end_user
-        if not isinstance(end_user, str) or not end_user:
-            # A number may still be someone's id as the app reports it.
-            if isinstance(end_user, int | float) and not isinstance(end_user, bool):
-                unusable.add(id_key(str(end_user)))
-            unreadable += 1
-            continue
-        raw = bytes(item.tags)
-        tags = tag_dicts.get(raw)
-        if tags is None:
-            tags = _decode_tags(raw)
-            if tags is None:
-                unreadable += 1
-                unusable.add(id_key(end_user))
-                continue
-            if len(tag_dicts) < _MAX_CACHED:
-                tag_dicts[raw] = tags
-        try:
-            active_from = _cached_date(item.active_from, dates)
-            active_to = _cached_date(item.active_to, dates)
-        except (ValueError, TypeError):
-            unreadable += 1
-            unusable.add(id_key(end_user))
-            continue
-        append(NebulyUser(end_user, tags, active_from, active_to))
-    return Roster(users, unreadable, len(body), frozenset(unusable))
-
-
-def _decode_tags(raw: bytes) -> dict[str, str] | None:
-    """One user's `tags` JSON -> string values, nulls dropped; None when not an object."""
-    try:
-        decoded = _tags_decoder.decode(raw)
-    except msgspec.ValidationError:
-        return None
-    return {str(k): str(v) for k, v in (decoded or {}).items() if v is not None}
-
-
-def _cached_date(value: object, cache: dict[str, date]) -> date | None:
-    if not value:
-        return None
-    if not isinstance(value, str):
-        raise TypeError("a date must be a string")
-    found = cache.get(value)
-    if found is None:
-        # Dates or full timestamps may come back; the UTC calendar date is what we manage.
-        found = parse_wire_date(value)
-        if found is not None and len(cache) < _MAX_CACHED:
-            cache[value] = found
-    return found
 
 
 class NebulyClient:
@@ -298,7 +125,7 @@ class NebulyClient:
 
     def _delete_batch(self, batch: list[str], applied: list[str],
                       failed: list[tuple[str, str]]) -> None:
-        response = self._send("DELETE", {"users": batch})
+        response = self._send("DELETE", ids_body(batch))
         if response.is_success:
             applied += batch
         elif response.status_code == 413 and len(batch) > 1:
@@ -368,13 +195,12 @@ class NebulyClient:
         """Send one batch: (applied ids, users to try with the other op, rejected users,
         the ids of those to try that an attempt answered with an error may have applied).
         `retried`: an earlier request carrying these users was answered with an error."""
-        method = self.flavour.insert if op == "insert" else self.flavour.update
         retries = self.retries
-        response = self._send(method, {"users": [u.to_json() for u in users]})
+        response = self._send(self.flavour.method(op), users_body(users))
         retried = retried or self.retries > retries
         status = response.status_code
         if response.is_success:
-            returned = _returned_ids(response.content)
+            returned = acknowledged_ids(response.content)
             applied = [u.end_user for u in users if id_key(u.end_user) in returned]
             missing = [u for u in users if id_key(u.end_user) not in returned]
             return applied, missing, [], [u.end_user for u in missing] if retried else []
@@ -396,8 +222,7 @@ class NebulyClient:
 
     # -- transport -----------------------------------------------------------
 
-    def _send(self, method: str, body: dict[str, Any] | None) -> httpx.Response:
-        content = _encoder.encode(body) if body is not None else None
+    def _send(self, method: str, content: bytes | None) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if content is not None else None
         waited = 0.0
         attempt = 0
@@ -465,32 +290,8 @@ def _cause(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _returned_ids(body: bytes) -> set[str]:
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return set()
-    users = data.get("users") if isinstance(data, dict) else None
-    if not isinstance(users, list):
-        return set()
-    ids = set()
-    for item in users:
-        if isinstance(item, dict) and isinstance(item.get("end_user"), str):
-            ids.add(id_key(item["end_user"]))
-        elif isinstance(item, str):
-            ids.add(id_key(item))
-    return ids
-
-
 def _status_message(what: str, response: httpx.Response) -> str:
-    detail = ""
-    try:
-        data = msgspec.json.decode(response.content[:2000])
-        if isinstance(data, dict) and isinstance(data.get("detail"), str):
-            detail = f": {data['detail'][:200]}"
-    except msgspec.DecodeError:
-        pass
-    return f"Nebuly answered HTTP {response.status_code} to {what}{detail}"
+    return status_message(what, response.status_code, response.content)
 
 
 def make_http_client(base_url: str, api_key: str, timeout: float,

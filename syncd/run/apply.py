@@ -41,7 +41,7 @@ class ApplyResult:
     # (action, before, after) for every user that was changed: the run's record.
     changes: tuple[tuple[str, NebulyUser | None, NebulyUser | None], ...] = ()
     # Inserts Nebuly did not take because the user may exist: the caller re-reads
-    # them (see Orchestrator._settle) and never overwrites them blindly.
+    # them (see settle.py) and never overwrites them blindly.
     unconfirmed: tuple[NebulyUser, ...] = ()
     # The ids of those an attempt answered with an error may have inserted.
     uncertain: frozenset[str] = frozenset()

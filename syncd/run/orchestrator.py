@@ -21,25 +21,32 @@ import httpx
 from syncd import log
 from syncd.config.model import SyncdConfig
 from syncd.config.security import warn_insecure_transports
-from syncd.core.ids import id_key
 from syncd.core.merge import MergedRoster
 from syncd.core.operations import Operation, approvable, undo
-from syncd.core.plan import Missing, Plan
-from syncd.core.policy import GuardedPlan, decide, without_destructive
+from syncd.core.plan import Missing
+from syncd.core.policy import GuardedPlan
 from syncd.core.templates import template_problems
-from syncd.nebuly.client import NebulyClient, NebulyError, Roster, gc_paused, make_http_client
+from syncd.memory import gc_paused
+from syncd.nebuly.client import NebulyClient, make_http_client
+from syncd.nebuly.errors import NebulyError
+from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult, apply_plan
-from syncd.run.inputs import (
-    MAX_LOGGED_PROBLEMS,
-    decide_run,
-    nebuly_client,
-    plan_policy,
-    read_desired,
-)
+from syncd.run.inputs import MAX_LOGGED_PROBLEMS, decide_run, nebuly_client, read_desired
 from syncd.run.lock import StateLock, StateLocked
 from syncd.run.records import keep_sync_records
-from syncd.run.report import ExitCode, OperatorResult, RunReport, SourceStats, new_run_id
-from syncd.run.settle import settle_unconfirmed
+from syncd.run.report import (
+    ExitCode,
+    OperatorResult,
+    RunReport,
+    SourceStats,
+    new_run_id,
+    operator_result,
+    operator_summary,
+    stopped_operator_result,
+    stopped_sync_report,
+    sync_report,
+)
+from syncd.run.settle import replan_by_run_rules, settle_unconfirmed
 from syncd.run.state import StateDir, StateError
 from syncd.run.status_record import record_run
 from syncd.sources.base import Source, SourceError
@@ -284,15 +291,17 @@ class Orchestrator:
         start = self.clock()
         result = apply_plan(client, to_apply, dry_run=intent.dry_run)
         if result.unconfirmed or result.in_doubt:
-            result = settle_unconfirmed(client, result, self._replan(context), self.logger)
+            replan = replan_by_run_rules(self.config, context.merged, context.missing,
+                                         self.today)
+            result = settle_unconfirmed(client, result, replan, self.logger)
         self.durations["apply"] = self.clock() - start
         for failure in result.failures[:MAX_LOGGED_PROBLEMS]:
             self.logger.warning("apply.user_failed", action=failure.action,
                                 end_user=failure.end_user, reason=failure.reason)
         if isinstance(intent, Sync):
-            return self._sync_report(intent, context, guarded, result, client)
+            return self._record_sync(intent, context, guarded, result, client)
         assert operation is not None
-        return self._operator_report(intent, operation, result)
+        return self._record_operation(intent, operation, result)
 
     def _get(self, client: NebulyClient) -> Roster:
         start = self.clock()
@@ -321,19 +330,6 @@ class Orchestrator:
         self._log_plan(guarded)
         return guarded, None
 
-    def _replan(self, context: _Context) -> Callable[[Roster, frozenset[str]], Plan]:
-        """Plans users an insert met, against a fresh read, by the same rules as a run.
-        Their destructive changes (if any) wait for the next run and its cap."""
-        def replan(fresh: Roster, keys: frozenset[str]) -> Plan:
-            subset = {k: u for k, u in context.merged.users.items() if k in keys}
-            guarded = decide(subset, [u for u in fresh.users if id_key(u.end_user) in keys],
-                             plan_policy(self.config), self.today,
-                             cap=self.config.policy.max_deactivations, force=True,
-                             protected=context.merged.protected_ids | fresh.unusable_ids,
-                             missing=context.missing)
-            return without_destructive(guarded.allowed)
-        return replan
-
     def _log_plan(self, guarded: GuardedPlan) -> None:
         for trip in guarded.trips:
             self.logger.error("guard.tripped", guard=trip.guard, blocked=trip.blocked,
@@ -349,9 +345,9 @@ class Orchestrator:
                 detail="Nebuly holds entries whose ids differ only in case; syncd manages one "
                 "of each and leaves the others: remove them in Nebuly")
 
-    # -- reports ---------------------------------------------------------------
+    # -- record ----------------------------------------------------------------
 
-    def _sync_report(self, intent: Sync, context: _Context, guarded: GuardedPlan,
+    def _record_sync(self, intent: Sync, context: _Context, guarded: GuardedPlan,
                      result: ApplyResult, client: NebulyClient) -> RunReport:
         pending, state_error = None, None
         if self.state is not None and not intent.dry_run:
@@ -365,58 +361,37 @@ class Orchestrator:
                 self.logger.error("state.write_failed", error=state_error,
                                   consequence="the changes above were applied but may not be "
                                   "recorded for rollback or approval")
-        if state_error:
-            status, code = "state_write_failed", ExitCode.CONFIG_ERROR
-        elif result.aborted:
-            status, code = "nebuly_failed", ExitCode.NEBULY_FAILED
-        elif result.failures:
-            status, code = "partial_failure", ExitCode.PARTIAL_FAILURE
-        elif guarded.trips:
-            status, code = "guard_tripped", ExitCode.GUARD_TRIPPED
-        else:
-            status, code = ("dry_run" if intent.dry_run else "ok"), ExitCode.OK
-        merged = context.merged
-        return self._finish(RunReport(
-            self.run_id, status, code, self.today, intent.dry_run, state_error or result.aborted,
-            tuple(context.stats), guarded.planned, guarded, result, len(merged.conflicts),
-            self.durations, len(context.roster.users), pending, len(merged.users),
-            client.read_calls))
+        return self._finish(sync_report(
+            self.run_id, self.today, intent.dry_run, merged=context.merged,
+            stats=context.stats, nebuly_users=len(context.roster.users), guarded=guarded,
+            result=result, pending_plan=pending, state_error=state_error,
+            durations=self.durations, read_calls=client.read_calls))
 
-    def _operator_report(self, intent: Approve | Rollback, operation: Operation,
-                         result: ApplyResult) -> OperatorResult:
+    def _record_operation(self, intent: Approve | Rollback, operation: Operation,
+                          result: ApplyResult) -> OperatorResult:
         kind, of = (("approve", intent.plan_id) if isinstance(intent, Approve)
                     else ("rollback", intent.run_id))
         assert self.state is not None
         if not intent.dry_run and result.changes:
             self.state.save_run(self.run_id, result.changes, kind=kind, of=of)
-        code = (ExitCode.NEBULY_FAILED if result.aborted else
-                ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
-        if isinstance(intent, Approve) and not intent.dry_run and code == ExitCode.OK:
+        outcome = operator_result(kind, of, operation, result, dry_run=intent.dry_run,
+                                  run_id=self.run_id, note=self.note)
+        ok = outcome.exit_code == ExitCode.OK
+        if isinstance(intent, Approve) and not intent.dry_run and ok:
             self.state.close_plan(intent.plan_id, "approved")
-        # A dry run reports what it would do; a real one what Nebuly accepted.
-        counts = {k: v for k, v in operation.plan.counts().items() if k != "unchanged"}
-        if not intent.dry_run:
-            counts = dict(result.applied)
-        level = self.logger.info if code == ExitCode.OK else self.logger.error
-        level(f"{kind}.finished", of=of, dry_run=intent.dry_run, exit_code=int(code),
-              skipped=len(operation.skipped), failed=len(result.failures),
-              write_calls=result.write_calls, **counts)
-        verb = "would change" if intent.dry_run else "changed"
-        message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
-                   f"skipped {len(operation.skipped)}, failed {len(result.failures)}{self.note}")
-        return OperatorResult(code, message, operation.plan, operation.skipped, result,
-                              self.run_id)
+        level = self.logger.info if ok else self.logger.error
+        level(f"{kind}.finished", **operator_summary(of, operation, result, dry_run=intent.dry_run))
+        return outcome
 
     def _failed(self, intent: Intent, failure: Failed,
                 context: _Context) -> RunReport | OperatorResult:
         if not isinstance(intent, Sync):
-            suffix = "" if failure.code == ExitCode.CONFIG_ERROR else "; nothing was applied"
-            return OperatorResult(failure.code, f"{failure.message}{suffix}")
+            return stopped_operator_result(failure.code, failure.message)
         if failure.code == ExitCode.STATE_LOCKED:
             self.logger.error("state.locked", error=failure.message)
-        return self._finish(RunReport(
-            self.run_id, failure.status, failure.code, self.today, intent.dry_run,
-            failure.message, tuple(context.stats), durations=self.durations,
+        return self._finish(stopped_sync_report(
+            self.run_id, self.today, intent.dry_run, status=failure.status, code=failure.code,
+            error=failure.message, stats=context.stats, durations=self.durations,
             conflicts=len(context.merged.conflicts)))
 
     def _finish(self, report: RunReport) -> RunReport:

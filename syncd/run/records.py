@@ -11,7 +11,7 @@ from syncd.core.merge import MergedRoster
 from syncd.core.model import Action, NebulyUser
 from syncd.core.plan import Missing, next_missing
 from syncd.core.policy import GuardedPlan
-from syncd.nebuly.client import Roster
+from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult
 from syncd.run.inputs import plan_policy
 from syncd.run.state import StateDir, StoredPlan

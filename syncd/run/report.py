@@ -1,13 +1,18 @@
-"""What a run, an approve or a rollback reports: exit codes, the canonical summary."""
+"""What a run, an approve or a rollback reports: exit codes, the canonical summary,
+and the functions that build a report from what the command did (pure: recording
+it in state_dir and logging it is the orchestrator's last step)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import IntEnum
 from typing import Any
 
+from syncd.core.merge import MergedRoster
+from syncd.core.operations import Operation
 from syncd.core.plan import Plan
 from syncd.core.policy import GuardedPlan
 from syncd.run.apply import ApplyResult
@@ -110,3 +115,73 @@ class OperatorResult:
 def new_run_id(now: datetime) -> str:
     # Sortable by time, unique enough for one daemon: 20261122T101500Z-3fa2c1.
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+# -- building reports --------------------------------------------------------------
+
+
+def sync_report(run_id: str, today: date, dry_run: bool, *, merged: MergedRoster,
+                stats: Sequence[SourceStats], nebuly_users: int, guarded: GuardedPlan,
+                result: ApplyResult, pending_plan: str | None, state_error: str | None,
+                durations: dict[str, float], read_calls: int) -> RunReport:
+    """A sync that reached apply: the most serious outcome sets its status and exit code."""
+    if state_error:
+        status, code = "state_write_failed", ExitCode.CONFIG_ERROR
+    elif result.aborted:
+        status, code = "nebuly_failed", ExitCode.NEBULY_FAILED
+    elif result.failures:
+        status, code = "partial_failure", ExitCode.PARTIAL_FAILURE
+    elif guarded.trips:
+        status, code = "guard_tripped", ExitCode.GUARD_TRIPPED
+    else:
+        status, code = ("dry_run" if dry_run else "ok"), ExitCode.OK
+    return RunReport(
+        run_id, status, code, today, dry_run, state_error or result.aborted, tuple(stats),
+        guarded.planned, guarded, result, len(merged.conflicts), durations, nebuly_users,
+        pending_plan, len(merged.users), read_calls)
+
+
+def stopped_sync_report(run_id: str, today: date, dry_run: bool, *, status: str,
+                        code: ExitCode, error: str, stats: Sequence[SourceStats],
+                        durations: dict[str, float], conflicts: int) -> RunReport:
+    """A sync that stopped before writing anything (a failed read, a held lock)."""
+    return RunReport(run_id, status, code, today, dry_run, error, tuple(stats),
+                     durations=durations, conflicts=conflicts)
+
+
+def operator_result(kind: str, of: str, operation: Operation, result: ApplyResult, *,
+                    dry_run: bool, run_id: str, note: str = "") -> OperatorResult:
+    """What an approve or a rollback of `of` did; `note` is said after it."""
+    code = _operator_exit_code(result)
+    counts = _operator_counts(operation, result, dry_run)
+    verb = "would change" if dry_run else "changed"
+    message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
+               f"skipped {len(operation.skipped)}, failed {len(result.failures)}{note}")
+    return OperatorResult(code, message, operation.plan, operation.skipped, result, run_id)
+
+
+def operator_summary(of: str, operation: Operation, result: ApplyResult, *,
+                     dry_run: bool) -> dict[str, Any]:
+    """The fields of the `approve.finished` or `rollback.finished` event."""
+    return {"of": of, "dry_run": dry_run, "exit_code": int(_operator_exit_code(result)),
+            "skipped": len(operation.skipped), "failed": len(result.failures),
+            "write_calls": result.write_calls, **_operator_counts(operation, result, dry_run)}
+
+
+def stopped_operator_result(code: ExitCode, message: str) -> OperatorResult:
+    """An approve or a rollback that stopped before applying anything."""
+    suffix = "" if code == ExitCode.CONFIG_ERROR else "; nothing was applied"
+    return OperatorResult(code, f"{message}{suffix}")
+
+
+def _operator_exit_code(result: ApplyResult) -> ExitCode:
+    return (ExitCode.NEBULY_FAILED if result.aborted else
+            ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
+
+
+def _operator_counts(operation: Operation, result: ApplyResult, dry_run: bool
+                     ) -> dict[str, int]:
+    # A dry run reports what it would do; a real one what Nebuly accepted.
+    if not dry_run:
+        return dict(result.applied)
+    return {k: v for k, v in operation.plan.counts().items() if k != "unchanged"}

@@ -20,15 +20,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
+from syncd.config.model import SyncdConfig
 from syncd.core.ids import id_key
+from syncd.core.merge import MergedRoster
 from syncd.core.model import Action
-from syncd.core.plan import Plan, index_roster
-from syncd.nebuly.client import NebulyClient, NebulyError, Roster
+from syncd.core.plan import Missing, Plan, index_roster
+from syncd.core.policy import decide, without_destructive
+from syncd.nebuly.client import NebulyClient
+from syncd.nebuly.errors import NebulyError
+from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult, Failure, apply_plan
+from syncd.run.inputs import plan_policy
 
 Replan = Callable[[Roster, frozenset[str]], Plan]
+
+
+def replan_by_run_rules(config: SyncdConfig, merged: MergedRoster, missing: dict[str, Missing],
+                        today: date) -> Replan:
+    """Plans users an insert met, against a fresh read, by the same rules as a run.
+    Their destructive changes (if any) wait for the next run and its cap."""
+    def replan(fresh: Roster, keys: frozenset[str]) -> Plan:
+        subset = {k: u for k, u in merged.users.items() if k in keys}
+        guarded = decide(subset, [u for u in fresh.users if id_key(u.end_user) in keys],
+                         plan_policy(config), today, cap=config.policy.max_deactivations,
+                         force=True, protected=merged.protected_ids | fresh.unusable_ids,
+                         missing=missing)
+        return without_destructive(guarded.allowed)
+    return replan
 
 
 def settle_unconfirmed(client: NebulyClient, result: ApplyResult, replan: Replan,

@@ -24,7 +24,13 @@ from syncd.core.ids import id_key
 from syncd.core.model import Action, NebulyUser
 from syncd.core.plan import Missing
 from syncd.core.text import escape_controls
-from syncd.run.statefs import StateError, private_folder, read_text, unsafe_folders
+from syncd.run.statefs import (
+    StateError,
+    private_folder,
+    read_text,
+    unsafe_folders,
+    write_json_atomic,
+)
 
 __all__ = ["StateDir", "StateError", "StoredPlan", "user_from_json", "user_to_json",
            "write_json_atomic"]
@@ -32,21 +38,6 @@ __all__ = ["StateDir", "StateError", "StoredPlan", "user_from_json", "user_to_js
 _SUPERSEDED = "plans/superseded"
 _ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 _RUN_KINDS = ("sync", "approve", "rollback")
-
-
-def write_json_atomic(path: Path, doc: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def user_to_json(user: NebulyUser | None) -> dict[str, Any] | None:
