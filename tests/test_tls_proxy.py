@@ -154,3 +154,14 @@ def test_entra_reads_graph_through_the_proxy(tmp_path: Path, standin: NebulyStan
         done = _once_via(cfg, HTTPS_PROXY=proxy.url, NO_PROXY="127.0.0.1,localhost")
         assert done.returncode == 0, done.stderr
         assert len(proxy.targets) == first
+
+
+def test_explain_reads_nebuly_through_the_same_ca_file(
+        tmp_path: Path, tls: TlsFiles, https_standin: NebulyStandIn) -> None:
+    cfg = _config(tmp_path, https_standin.url, nebuly=f"  ca_file: {tls.ca_file}")
+    assert run_once(load_config(cfg)).status == "ok"
+    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "explain", person(1)["email"],
+                           "--config", str(cfg), "--json"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["nebuly"][0]["end_user"] == person(1)["email"]

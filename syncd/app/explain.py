@@ -131,7 +131,8 @@ def _nebuly_side(config: SyncdConfig, merged: Any, key: str) -> dict[str, Any]:
 
     api_key = config.nebuly.resolve_api_key()
     log.register_secret(api_key)
-    with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout) as http:
+    with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout,
+                          verify=config.nebuly.trust()) as http:
         roster = nebuly_client(config, http).list_users()
     missing = _state_dir(config).load_missing() if config.state_dir else {}
     today = datetime.now(UTC).date()
