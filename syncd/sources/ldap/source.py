@@ -18,6 +18,7 @@ from syncd.config.secrets import read_secret
 from syncd.core.templates import template_attributes
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceError, SourceRead, SourceRecord
 from syncd.sources.ldap.backends import (
+    ADMIN_LIMIT_EXCEEDED,
     Attributes,
     BackendName,
     Connection,
@@ -46,6 +47,10 @@ from syncd.sources.ldap.values import (
 PageCallback = Callable[[int], None]
 
 logger = log.get_logger()
+
+
+class _PageRefused(Exception):
+    """The server refused the page size before sending any entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,32 +282,61 @@ class LdapSource:
         """
         config = self.config
         entries: dict[str, SourceRecord] = {}
+        size = config.page_size
         for base in config.base_dns:
-            # closing(): a read that stops early (a referral, a disabled check) ends the
-            # search here, while the connection is open; left to the garbage collector,
-            # python-ldap's abandon() would run after unbind and print a traceback.
-            try:
-                with closing(conn.search(base, config.scope, self.plan.filter,
-                                         self.plan.attributes, config.page_size)) as pages:
-                    for page in pages:
-                        if page.references and config.referrals == "fail":
-                            raise SourceError(self.name, (
-                                f"the search under {base!r} returned a referral to "
-                                f"{page.references[0]} which syncd does not follow, so the read "
-                                "would be incomplete; search a narrower base_dn, use the Global "
-                                "Catalog port (3268/3269), or set referrals: ignore"))
-                        for dn, attrs in page.entries:
-                            lowered = self._lower(dn, attrs)
-                            key = normalise_dn(dn)
-                            if key not in entries and not _is_disabled(self.plan.disabled_check,
-                                                                       lowered):
-                                entries[key] = self._record(dn, lowered)
-                        progress.page(len(page.entries))
-                        if self._on_page is not None:
-                            self._on_page(len(entries))
-            except LdapFailure as exc:
-                raise SourceError(self.name, self._search_message(base, exc)) from None
+            while True:
+                try:
+                    self._search_base(conn, base, size, entries, progress)
+                    break
+                except _PageRefused:
+                    # Smaller pages return the same entries, only in more round trips.
+                    size //= 2
+        if size != config.page_size:
+            logger.warning("source.page_size_reduced", source=self.name,
+                           page_size=config.page_size, page_size_used=size,
+                           hint=f"the server refused pages of {config.page_size}; set "
+                           f"page_size: {size} to skip the refused requests")
         return entries
+
+    def _search_base(self, conn: Connection, base: str, size: int,
+                     entries: dict[str, SourceRecord], progress: ReadProgress) -> None:
+        """Read one base DN in pages of `size` into `entries`.
+
+        Raises _PageRefused when the server turns the size down before sending any
+        entry: OpenLDAP answers a page above its `size.pr` limit with
+        adminLimitExceeded (AD caps the page silently, so it never gets here).
+        """
+        config = self.config
+        started = False
+        # closing(): a read that stops early (a referral, a disabled check) ends the
+        # search here, while the connection is open; left to the garbage collector,
+        # python-ldap's abandon() would run after unbind and print a traceback.
+        try:
+            with closing(conn.search(base, config.scope, self.plan.filter,
+                                     self.plan.attributes, size)) as pages:
+                for page in pages:
+                    started = True
+                    if page.references and config.referrals == "fail":
+                        raise SourceError(self.name, (
+                            f"the search under {base!r} returned a referral to "
+                            f"{page.references[0]} which syncd does not follow, so the read "
+                            "would be incomplete; search a narrower base_dn, use the Global "
+                            "Catalog port (3268/3269), or set referrals: ignore"))
+                    for dn, attrs in page.entries:
+                        lowered = self._lower(dn, attrs)
+                        key = normalise_dn(dn)
+                        if key not in entries and not _is_disabled(self.plan.disabled_check,
+                                                                   lowered):
+                            entries[key] = self._record(dn, lowered)
+                    progress.page(len(page.entries))
+                    if self._on_page is not None:
+                        self._on_page(len(entries))
+        except LdapFailure as exc:
+            if not started and exc.code == ADMIN_LIMIT_EXCEEDED and size > 1:
+                logger.debug("source.page_size_refused", source=self.name, base_dn=base,
+                            page_size=size, reason=exc.message)
+                raise _PageRefused from None
+            raise SourceError(self.name, self._search_message(base, exc)) from None
 
     def _search_message(self, base: str, exc: LdapFailure) -> str:
         if exc.kind == "no-such-object":
