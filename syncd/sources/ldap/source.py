@@ -9,7 +9,7 @@ departures downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -93,10 +93,8 @@ def search_plan(config: LdapSourceConfig) -> SearchPlan:
     )
 
 
-def _is_disabled(check: str | None, attrs: Mapping[str, list[bytes]]) -> bool:
-    if check is None:
-        return False
-    values = attrs.get(check)
+def _is_disabled(check: str, values: list[bytes]) -> bool:
+    """Whether the values of the disabled-check attribute `check` mark the account."""
     if not values:
         return False
     if check == "pwdaccountlockedtime":
@@ -105,6 +103,10 @@ def _is_disabled(check: str | None, attrs: Mapping[str, list[bytes]]) -> bool:
         return bool(int(values[0]) & 2)
     except ValueError:
         return False
+
+
+# How an attribute the server returned is turned into a record value.
+_PLAIN, _BINARY, _UNUSED = 0, 1, 2
 
 
 class LdapSource:
@@ -124,13 +126,12 @@ class LdapSource:
         self._groups = GroupReader(config.name, config.member_attribute.lower(),
                                    config.nested_groups, config.preset == "active-directory")
         # Per-entry hot path (100k entries a read): precomputed once here.
-        self._plain = tuple(n for n in sorted(self.plan.template_attributes - PSEUDO_ATTRIBUTES)
-                            if n not in self.rules.binary)
-        self._binary = tuple(n for n in sorted(self.plan.template_attributes - PSEUDO_ATTRIBUTES)
-                             if n in self.rules.binary)
         self._pseudo = self.plan.template_attributes & PSEUDO_ATTRIBUTES
         self._multi_first = config.multi_value == "first"
-        self._lowered_names: dict[str, str] = {}
+        # Attribute name as the server spells it -> (lower-case name, _PLAIN/_BINARY/
+        # _UNUSED, whether it is the disabled check): every entry repeats the same
+        # few names, so each is lowered and classified once per read.
+        self._names: dict[str, tuple[str, int, bool]] = {}
 
     @property
     def name(self) -> str:
@@ -323,11 +324,11 @@ class LdapSource:
                             "would be incomplete; search a narrower base_dn, use the Global "
                             "Catalog port (3268/3269), or set referrals: ignore"))
                     for dn, attrs in page.entries:
-                        lowered = self._lower(dn, attrs)
                         key = normalise_dn(dn)
-                        if key not in entries and not _is_disabled(self.plan.disabled_check,
-                                                                   lowered):
-                            entries[key] = self._record(dn, lowered)
+                        if key not in entries:
+                            record = self._record(dn, attrs)
+                            if record is not None:
+                                entries[key] = record
                     progress.page(len(page.entries))
                     if self._on_page is not None:
                         self._on_page(len(entries))
@@ -348,45 +349,49 @@ class LdapSource:
                     "or lower page_size")
         return f"the read under {base!r} failed part-way ({exc.message}); nothing was used"
 
-    def _lower(self, dn: str, attrs: Attributes) -> Attributes:
-        # Every entry repeats the same few names: lower-case and check each once.
-        names = self._lowered_names
-        out: Attributes = {}
-        for name, values in attrs.items():
-            key = names.get(name)
-            if key is None:
-                key = name.lower()
-                if ";range=" in key:
-                    # AD hands out large multi-valued attributes in ranges; reading
-                    # only the first range would be a silent truncation.
-                    raise SourceError(self.name, (
-                        f"{dn}: the server returned {name} in ranges (very large "
-                        "multi-valued attribute); syncd reads ranges only for group "
-                        "members (group_lookup: member): remove it from the templates"))
-                names[name] = key
-            out[key] = values
-        return out
+    def _name(self, dn: str, name: str) -> tuple[str, int, bool]:
+        """Lower-case and classify an attribute name the first time the server sends it."""
+        key = name.lower()
+        if ";range=" in key:
+            # AD hands out large multi-valued attributes in ranges; reading
+            # only the first range would be a silent truncation.
+            raise SourceError(self.name, (
+                f"{dn}: the server returned {name} in ranges (very large "
+                "multi-valued attribute); syncd reads ranges only for group "
+                "members (group_lookup: member): remove it from the templates"))
+        wanted = key in self.plan.template_attributes and key not in PSEUDO_ATTRIBUTES
+        how = (_UNUSED if not wanted else _BINARY if key in self.rules.binary else _PLAIN)
+        kind = (key, how, key == self.plan.disabled_check)
+        self._names[name] = kind
+        return kind
 
     # -- records -------------------------------------------------------------------
 
-    def _record(self, dn: str, attrs: Attributes) -> SourceRecord:
+    def _record(self, dn: str, attrs: Attributes) -> SourceRecord | None:
+        """The entry as a record, or None for a disabled account (the client-side check).
+
+        One pass over the entry's attributes: this runs once per person.
+        """
+        names = self._names
         values: dict[str, str] = {}
-        for name in self._plain:
-            raw = attrs.get(name)
-            if not raw:
+        for name, raw in attrs.items():
+            key, how, check = names.get(name) or self._name(dn, name)
+            if check and _is_disabled(key, raw):
+                return None
+            if not raw or how == _UNUSED:
                 continue
-            if len(raw) == 1 or self._multi_first:
+            if how == _PLAIN and (len(raw) == 1 or self._multi_first):
                 # Inline fast path of ValueRules.render for the common single text value.
                 try:
-                    values[name] = raw[0].decode("utf-8")
+                    values[key] = raw[0].decode("utf-8")
                 except UnicodeDecodeError:
-                    values[name] = raw[0].hex()
+                    values[key] = raw[0].hex()
+            elif how == _PLAIN:
+                values[key] = self.rules.render(key, raw) or ""
             else:
-                values[name] = self.rules.render(name, raw) or ""
-        for name in self._binary:
-            value = self.rules.render(name, attrs.get(name, ()))
-            if value is not None:
-                values[name] = value
+                value = self.rules.render(key, raw)
+                if value is not None:
+                    values[key] = value
         if self._pseudo:
             values.update({k: v for k, v in dn_attributes(dn).items() if k in self._pseudo})
         # Keys are lower-case by construction (template names are lowered at parse
