@@ -148,17 +148,24 @@ def minimum_per_kind(counts: dict[str, int]) -> int:
 # --- config -----------------------------------------------------------------------------
 
 
-def write_config(path: Path, source: str, nebuly_url: str, data: dict[str, str]) -> None:
+def write_config(path: Path, source: str, nebuly_url: str, data: dict[str, str],
+                 ldap_config: str = "tuned", transport: str = "ldaps") -> None:
+    """`ldap_config`: "default" leaves page_size, backend and timeout to syncd's defaults
+    (what an admin who sets only the connection gets); "tuned" pins page size 1000."""
     if source == "csv":
         src = (f"  - name: hr\n    type: csv\n    path: {data['csv']}\n"
                '    end_user: "{email}"\n    tags:\n      department: "{department}"\n'
                '      region: "{city}"\n      role:\n        template: "{title}"\n'
                "        transform: lower\n")
     else:
-        src = (f"  - name: dir\n    type: ldap\n    url: {data['ldaps_url']}\n"
-               f"    ca_file: {data['ca_file']}\n    bind_dn: \"{SERVICE_DN}\"\n"
+        connection = (f"    url: {data['ldap_url']}\n    allow_plaintext: true\n"
+                      if transport == "plain" else
+                      f"    url: {data['ldaps_url']}\n    ca_file: {data['ca_file']}\n")
+        tuning = ("" if ldap_config == "default" else
+                  "    backend: auto\n    page_size: 1000\n    timeout: 600s\n")
+        src = (f"  - name: dir\n    type: ldap\n{connection}    bind_dn: \"{SERVICE_DN}\"\n"
                f"    bind_password: {SERVICE_PASSWORD}\n    base_dn: \"{PEOPLE}\"\n"
-               "    backend: auto\n    page_size: 1000\n    timeout: 600s\n"
+               f"{tuning}"
                '    end_user: "{mail}"\n    tags:\n      department: "{departmentNumber}"\n'
                '      region: "{l}"\n      role:\n        template: "{title}"\n'
                "        transform: lower\n")
@@ -326,7 +333,8 @@ def build_data(work: Path, n: int, sources: list[str]) -> tuple[dict[str, str], 
         server.slapadd(ldif)
         ldif.unlink()
         server.start()
-        data |= {"ldaps_url": server.ldaps_url, "ca_file": str(server.tls.ca_file)}
+        data |= {"ldaps_url": server.ldaps_url, "ldap_url": server.ldap_url,
+                 "ca_file": str(server.tls.ca_file)}
         print(f"  slapd: {n} users generated, slapadd-ed and served in "
               f"{time.perf_counter() - started:.1f}s", flush=True)
     return data, server
@@ -353,7 +361,8 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         configs: dict[str, Path] = {}
         for source in sources:
             configs[source] = work / f"{source}.yaml"
-            write_config(configs[source], source, standin.url, data)
+            write_config(configs[source], source, standin.url, data, args.ldap_config,
+                         args.transport)
         # The GET body syncd will receive (the stand-in encodes the same way every time).
         body_path = work / "get-body.json"
         standin.seed(rosters[scenarios[0]][0])
@@ -364,7 +373,7 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         trees = ["", args.baseline_tree] if args.baseline_tree else [""]
         variants = [(source, scenario, tree) for source in sources for scenario in scenarios
                     for tree in trees]
-        decoders = ["json.loads", "decode_roster"] + (
+        decoders = [] if args.no_decode else ["json.loads", "decode_roster"] + (
             ["decode_roster@base"] if args.baseline_tree else [])
         env = {**os.environ, "LDAPTLS_CACERT": data.get("ca_file", "")}
         ldap_out = work / "ldapsearch.out"
@@ -398,7 +407,8 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"writes {res['server_writes']} (min {res['min_writes']})",
                       flush=True)
             if server is not None:
-                cmd = ["ldapsearch", "-x", "-LLL", "-H", data["ldaps_url"], "-D", SERVICE_DN,
+                url = data["ldap_url"] if args.transport == "plain" else data["ldaps_url"]
+                cmd = ["ldapsearch", "-x", "-LLL", "-H", url, "-D", SERVICE_DN,
                        "-w", SERVICE_PASSWORD, "-b", PEOPLE, "-E", "pr=1000/noprompt",
                        FILTER, *LDAP_ATTRIBUTES]
                 res = measure(cmd, env, stdout_path=ldap_out)
@@ -493,6 +503,13 @@ def main() -> int:
     parser.add_argument("--baseline-tree", default="",
                         help="a copy of an older syncd/ (e.g. `git archive HEAD syncd | tar -x "
                              "-C DIR`): also run it, same data, same rounds (@base)")
+    parser.add_argument("--ldap-config", choices=("default", "tuned"), default="tuned",
+                        help="default: no page_size/backend/timeout in the LDAP source "
+                             "(syncd's defaults); tuned: page_size 1000 pinned")
+    parser.add_argument("--transport", choices=("ldaps", "plain"), default="ldaps",
+                        help="plain: ldap:// with allow_plaintext (syncd and ldapsearch alike)")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="skip the in-process decode baselines (json.loads, decode_roster)")
     parser.add_argument("--decode", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.decode:
