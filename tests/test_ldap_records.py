@@ -103,3 +103,16 @@ def test_an_admin_limit_after_entries_arrived_is_a_truncated_read_not_a_page_siz
     with pytest.raises(SourceError, match="stopped before the end"):
         records(ldap_source(), conn)
     assert conn.sizes == [1000]  # not asked again with smaller pages
+
+
+def test_repeated_values_are_shared_and_unique_ones_still_right_past_the_memo() -> None:
+    # Departments repeat: one string for everyone in them. Mail is unique per
+    # person: remembered only up to a bound, and right for everyone after it.
+    people = [(f"cn=p{i},dc=corp", {"mail": [f"p{i}@x".encode()],
+                                    "departmentNumber": [f"D{i % 3}".encode()]})
+              for i in range(6000)]
+    built = ldap_source()._search(PagesConnection([people[:3000], people[3000:]]), NO_PROGRESS)
+    values = [built[f"cn=p{i},dc=corp"].attributes for i in range(6000)]
+    assert [v["mail"] for v in values] == [f"p{i}@x" for i in range(6000)]
+    assert [v["departmentnumber"] for v in values] == [f"D{i % 3}" for i in range(6000)]
+    assert values[5999]["departmentnumber"] is values[2]["departmentnumber"]

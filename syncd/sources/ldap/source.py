@@ -19,7 +19,6 @@ from syncd.core.templates import template_attributes
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceError, SourceRead, SourceRecord
 from syncd.sources.ldap.backends import (
     ADMIN_LIMIT_EXCEEDED,
-    Attributes,
     BackendName,
     Connection,
     ConnectSettings,
@@ -34,12 +33,12 @@ from syncd.sources.ldap.config import (
     url_problem,
 )
 from syncd.sources.ldap.groups import GroupReader
+from syncd.sources.ldap.records import RecordBuilder
 from syncd.sources.ldap.tls import probe, ssl_context
 from syncd.sources.ldap.values import (
     BUILTIN_BINARY,
     PSEUDO_ATTRIBUTES,
     ValueRules,
-    dn_attributes,
     normalise_dn,
     search_filter,
 )
@@ -93,22 +92,6 @@ def search_plan(config: LdapSourceConfig) -> SearchPlan:
     )
 
 
-def _is_disabled(check: str, values: list[bytes]) -> bool:
-    """Whether the values of the disabled-check attribute `check` mark the account."""
-    if not values:
-        return False
-    if check == "pwdaccountlockedtime":
-        return True
-    try:
-        return bool(int(values[0]) & 2)
-    except ValueError:
-        return False
-
-
-# How an attribute the server returned is turned into a record value.
-_PLAIN, _BINARY, _UNUSED = 0, 1, 2
-
-
 class LdapSource:
     """Reads users from LDAP or AD. One connection per read(); nothing is cached.
 
@@ -125,13 +108,9 @@ class LdapSource:
         self._on_page = on_page
         self._groups = GroupReader(config.name, config.member_attribute.lower(),
                                    config.nested_groups, config.preset == "active-directory")
-        # Per-entry hot path (100k entries a read): precomputed once here.
-        self._pseudo = self.plan.template_attributes & PSEUDO_ATTRIBUTES
-        self._multi_first = config.multi_value == "first"
-        # Attribute name as the server spells it -> (lower-case name, _PLAIN/_BINARY/
-        # _UNUSED, whether it is the disabled check): every entry repeats the same
-        # few names, so each is lowered and classified once per read.
-        self._names: dict[str, tuple[str, int, bool]] = {}
+        # Entries become records as they arrive (the per-entry hot path).
+        self._records = RecordBuilder(config.name, self.plan.template_attributes,
+                                      self.plan.disabled_check, self.rules)
 
     @property
     def name(self) -> str:
@@ -326,7 +305,7 @@ class LdapSource:
                     for dn, attrs in page.entries:
                         key = normalise_dn(dn)
                         if key not in entries:
-                            record = self._record(dn, attrs)
+                            record = self._records.record(dn, attrs)
                             if record is not None:
                                 entries[key] = record
                     progress.page(len(page.entries))
@@ -348,52 +327,3 @@ class LdapSource:
                     "no partial roster is used. Raise the server limits for the bind account "
                     "or lower page_size")
         return f"the read under {base!r} failed part-way ({exc.message}); nothing was used"
-
-    def _name(self, dn: str, name: str) -> tuple[str, int, bool]:
-        """Lower-case and classify an attribute name the first time the server sends it."""
-        key = name.lower()
-        if ";range=" in key:
-            # AD hands out large multi-valued attributes in ranges; reading
-            # only the first range would be a silent truncation.
-            raise SourceError(self.name, (
-                f"{dn}: the server returned {name} in ranges (very large "
-                "multi-valued attribute); syncd reads ranges only for group "
-                "members (group_lookup: member): remove it from the templates"))
-        wanted = key in self.plan.template_attributes and key not in PSEUDO_ATTRIBUTES
-        how = (_UNUSED if not wanted else _BINARY if key in self.rules.binary else _PLAIN)
-        kind = (key, how, key == self.plan.disabled_check)
-        self._names[name] = kind
-        return kind
-
-    # -- records -------------------------------------------------------------------
-
-    def _record(self, dn: str, attrs: Attributes) -> SourceRecord | None:
-        """The entry as a record, or None for a disabled account (the client-side check).
-
-        One pass over the entry's attributes: this runs once per person.
-        """
-        names = self._names
-        values: dict[str, str] = {}
-        for name, raw in attrs.items():
-            key, how, check = names.get(name) or self._name(dn, name)
-            if check and _is_disabled(key, raw):
-                return None
-            if not raw or how == _UNUSED:
-                continue
-            if how == _PLAIN and (len(raw) == 1 or self._multi_first):
-                # Inline fast path of ValueRules.render for the common single text value.
-                try:
-                    values[key] = raw[0].decode("utf-8")
-                except UnicodeDecodeError:
-                    values[key] = raw[0].hex()
-            elif how == _PLAIN:
-                values[key] = self.rules.render(key, raw) or ""
-            else:
-                value = self.rules.render(key, raw)
-                if value is not None:
-                    values[key] = value
-        if self._pseudo:
-            values.update({k: v for k, v in dn_attributes(dn).items() if k in self._pseudo})
-        # Keys are lower-case by construction (template names are lowered at parse
-        # time), so the record is built directly rather than through base.record().
-        return SourceRecord(values, dn)
