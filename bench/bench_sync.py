@@ -486,6 +486,19 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def compiled_bytecode(tmp: Path, packages: list[Path]) -> None:
+    """Run every command with compiled bytecode, as an installed package has it.
+
+    An editable checkout run with PYTHONDONTWRITEBYTECODE=1 would compile syncd's
+    sources at every start (about 0.15 s): the children inherit a cache outside the
+    checkout instead, filled here once.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    for package in packages:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
 def sizes(text: str) -> Iterator[int]:
     for part in text.split(","):
         yield int(part.replace("_", "").replace("k", "000").replace("M", "000000"))
@@ -515,6 +528,8 @@ def main() -> int:
     if args.decode:
         return decode_worker(*args.decode)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, syncd = {SYNCD}")
+    compiled_bytecode(Path(args.tmp), [ROOT / "syncd"] + (
+        [Path(args.baseline_tree) / "syncd"] if args.baseline_tree else []))
     summary: list[dict[str, Any]] = []
     for n in sizes(args.users):
         summary += run_size(n, args)
