@@ -131,3 +131,16 @@ def test_people_with_the_same_raw_values_get_the_same_tags_and_their_own_notices
         {"department": "Sales", "role": "unknown"}, {"role": "lead"}]
     assert [n.origin for n in mapped.notices] == ["1", "2"]
     assert tags[2] is tags[3]  # one shared (never mutated) dict
+
+
+def test_every_duplicate_names_the_record_kept_for_its_id() -> None:
+    mapped = SourceMapper(source()).map([
+        record({"mail": "a@x"}, "line 2"), record({"mail": "b@x"}, "line 3"),
+        record({"mail": "A@x"}, "line 4"), record({"mail": "c@x"}, "line 5"),
+        record({"mail": "b@X"}, "line 6"), record({"mail": "c@x"}, "line 7"),
+    ])
+    assert [u.end_user for u in mapped.users] == ["a@x", "b@x", "c@x"]
+    assert [(p.origin, p.message.split("; ")[1]) for p in mapped.problems] == [
+        ("line 4", "the first record (line 2) is kept"),
+        ("line 6", "the first record (line 3) is kept"),
+        ("line 7", "the first record (line 5) is kept")]
