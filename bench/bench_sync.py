@@ -347,8 +347,9 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     base = Path(args.tmp)
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"bench-sync-{n}-", dir=base))
-    print(f"\n=== {n:,} users; sources {sources}; scenarios {scenarios}; {rounds} round(s) ===",
-          flush=True)
+    print(f"\n=== {n:,} users; sources {sources}; scenarios {scenarios}; {rounds} round(s); "
+          f"LDAP config {args.ldap_config} over {args.transport}; load average "
+          f"{os.getloadavg()[0]:.1f} ===", flush=True)
     standin = StandIn()
     server = None
     summary: list[dict[str, Any]] = []
@@ -430,6 +431,15 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"+{res['rss_mib'] - res['rss_before_mib']:.0f} MiB over body+imports "
                       f"({res['count']} users)", flush=True)
 
+        print(f"\nload average (1, 5, 15 min) at the end: "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        if "ldapsearch" in results:
+            for key, rows in results.items():
+                if key.startswith("syncd once ldap"):
+                    per_round = [r["wall"] / b["wall"]
+                                 for r, b in zip(rows, results["ldapsearch"], strict=True)]
+                    print(f"  per round, {key} / ldapsearch: "
+                          f"{', '.join(f'{x:.2f}' for x in per_round)}")
         print(f"\n--- medians, {n:,} users, {rounds} round(s) ---")
         print(f"{'what':30s} {'wall':>7s} {'cpu':>7s} {'RSS MiB':>8s} {'read':>6s} "
               f"{'get':>6s} {'plan':>6s} {'apply':>6s} {'run':>6s} {'writes':>7s} {'min':>4s}")
