@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sync import API_KEY, SYNCD, StandIn  # noqa: E402
+from bench.bench_sync import API_KEY, SYNCD, StandIn, compiled_bytecode  # noqa: E402
 
 HEAVY = ("ldap", "ldap3", "msgraph", "azure", "kiota_abstractions", "apscheduler",
          "prometheus_client", "cryptography", "pyasn1")
@@ -51,17 +51,17 @@ def wall(cmd: list[str]) -> float:
     return seconds
 
 
-def imported_heavy(config: Path) -> list[str]:
+def imported_heavy(python: str, config: Path) -> list[str]:
     code = ("import sys; from syncd.app.cli import main; "
             "rc = main(['once', '--config', sys.argv[1]]);"
             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules)); sys.exit(rc)")
-    done = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
+    done = subprocess.run([python, "-c", code, str(config)], capture_output=True,
                           text=True, check=True)
     return done.stdout.split()
 
 
-def slowest_imports(config: Path, top: int) -> list[tuple[int, str]]:
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "syncd.app.cli", "once",
+def slowest_imports(python: str, config: Path, top: int) -> list[tuple[int, str]]:
+    done = subprocess.run([python, "-X", "importtime", "-m", "syncd.app.cli", "once",
                            "--config", str(config)], capture_output=True, text=True, check=True)
     rows = []
     for line in done.stderr.splitlines():
@@ -76,34 +76,46 @@ def slowest_imports(config: Path, top: int) -> list[tuple[int, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--python", default="",
+                        help="run syncd from this checkout with another interpreter, e.g. a "
+                             "venv with only the image's packages (requirements/slim.txt): "
+                             "the dev venv also holds rich, click and pygments, which httpx "
+                             "and structlog import when they are installed")
+    parser.add_argument("--tmp", default="/tmp/syncd-bench", help="bytecode cache goes here")
     args = parser.parse_args()
+    compiled_bytecode(Path(args.tmp), [ROOT / "syncd"])
+    python = args.python or sys.executable
+    if args.python:
+        os.environ["PYTHONPATH"] = str(ROOT)
+    syncd = [python, "-m", "syncd.app.cli"] if args.python else [SYNCD]
     standin = StandIn()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
             config = write_files(Path(tmp), standin.url)
             commands = {
-                "python -c pass": [sys.executable, "-c", "pass"],
-                "syncd --help": [SYNCD, "--help"],
-                "syncd validate (csv)": [SYNCD, "validate", "--config", str(config)],
-                "syncd once (csv, 1 person)": [SYNCD, "once", "--config", str(config)],
+                "python -c pass": [python, "-c", "pass"],
+                "syncd --help": [*syncd, "--help"],
+                "syncd validate (csv)": [*syncd, "validate", "--config", str(config)],
+                "syncd once (csv, 1 person)": [*syncd, "once", "--config", str(config)],
             }
             times: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
                 for name, cmd in commands.items():
                     times[name].append(wall(cmd))
             floor = statistics.median(times["python -c pass"])
-            print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; medians of "
-                  f"{args.rounds} interleaved rounds (wall, own process):")
+            print(f"{python}, {os.cpu_count()} CPUs, load average "
+                  f"{os.getloadavg()[0]:.1f}; medians of {args.rounds} interleaved rounds "
+                  "(wall, own process):")
             for name, values in times.items():
                 median = statistics.median(values)
                 print(f"  {name:28s} {median:6.3f}s  (+{median - floor:.3f}s over the "
                       f"interpreter; min {min(values):.3f}s, max {max(values):.3f}s)")
-            heavy = imported_heavy(config)
+            heavy = imported_heavy(python, config)
             print(f"\nheavy libraries a CSV-only `syncd once` imports: {heavy or 'none'} "
                   f"(checked: {', '.join(HEAVY)})")
             print("\nslowest top-level imports of `syncd once` (python -X importtime, "
                   "cumulative):")
-            for cumulative, name in slowest_imports(config, 8):
+            for cumulative, name in slowest_imports(python, config, 8):
                 print(f"  {cumulative / 1000:7.1f} ms  {name}")
     finally:
         standin.stop()

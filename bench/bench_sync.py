@@ -148,17 +148,24 @@ def minimum_per_kind(counts: dict[str, int]) -> int:
 # --- config -----------------------------------------------------------------------------
 
 
-def write_config(path: Path, source: str, nebuly_url: str, data: dict[str, str]) -> None:
+def write_config(path: Path, source: str, nebuly_url: str, data: dict[str, str],
+                 ldap_config: str = "tuned", transport: str = "ldaps") -> None:
+    """`ldap_config`: "default" leaves page_size, backend and timeout to syncd's defaults
+    (what an admin who sets only the connection gets); "tuned" pins page size 1000."""
     if source == "csv":
         src = (f"  - name: hr\n    type: csv\n    path: {data['csv']}\n"
                '    end_user: "{email}"\n    tags:\n      department: "{department}"\n'
                '      region: "{city}"\n      role:\n        template: "{title}"\n'
                "        transform: lower\n")
     else:
-        src = (f"  - name: dir\n    type: ldap\n    url: {data['ldaps_url']}\n"
-               f"    ca_file: {data['ca_file']}\n    bind_dn: \"{SERVICE_DN}\"\n"
+        connection = (f"    url: {data['ldap_url']}\n    allow_plaintext: true\n"
+                      if transport == "plain" else
+                      f"    url: {data['ldaps_url']}\n    ca_file: {data['ca_file']}\n")
+        tuning = ("" if ldap_config == "default" else
+                  "    backend: auto\n    page_size: 1000\n    timeout: 600s\n")
+        src = (f"  - name: dir\n    type: ldap\n{connection}    bind_dn: \"{SERVICE_DN}\"\n"
                f"    bind_password: {SERVICE_PASSWORD}\n    base_dn: \"{PEOPLE}\"\n"
-               "    backend: auto\n    page_size: 1000\n    timeout: 600s\n"
+               f"{tuning}"
                '    end_user: "{mail}"\n    tags:\n      department: "{departmentNumber}"\n'
                '      region: "{l}"\n      role:\n        template: "{title}"\n'
                "        transform: lower\n")
@@ -326,7 +333,8 @@ def build_data(work: Path, n: int, sources: list[str]) -> tuple[dict[str, str], 
         server.slapadd(ldif)
         ldif.unlink()
         server.start()
-        data |= {"ldaps_url": server.ldaps_url, "ca_file": str(server.tls.ca_file)}
+        data |= {"ldaps_url": server.ldaps_url, "ldap_url": server.ldap_url,
+                 "ca_file": str(server.tls.ca_file)}
         print(f"  slapd: {n} users generated, slapadd-ed and served in "
               f"{time.perf_counter() - started:.1f}s", flush=True)
     return data, server
@@ -339,8 +347,9 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     base = Path(args.tmp)
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"bench-sync-{n}-", dir=base))
-    print(f"\n=== {n:,} users; sources {sources}; scenarios {scenarios}; {rounds} round(s) ===",
-          flush=True)
+    print(f"\n=== {n:,} users; sources {sources}; scenarios {scenarios}; {rounds} round(s); "
+          f"LDAP config {args.ldap_config} over {args.transport}; load average "
+          f"{os.getloadavg()[0]:.1f} ===", flush=True)
     standin = StandIn()
     server = None
     summary: list[dict[str, Any]] = []
@@ -353,7 +362,8 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         configs: dict[str, Path] = {}
         for source in sources:
             configs[source] = work / f"{source}.yaml"
-            write_config(configs[source], source, standin.url, data)
+            write_config(configs[source], source, standin.url, data, args.ldap_config,
+                         args.transport)
         # The GET body syncd will receive (the stand-in encodes the same way every time).
         body_path = work / "get-body.json"
         standin.seed(rosters[scenarios[0]][0])
@@ -364,7 +374,7 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         trees = ["", args.baseline_tree] if args.baseline_tree else [""]
         variants = [(source, scenario, tree) for source in sources for scenario in scenarios
                     for tree in trees]
-        decoders = ["json.loads", "decode_roster"] + (
+        decoders = [] if args.no_decode else ["json.loads", "decode_roster"] + (
             ["decode_roster@base"] if args.baseline_tree else [])
         env = {**os.environ, "LDAPTLS_CACERT": data.get("ca_file", "")}
         ldap_out = work / "ldapsearch.out"
@@ -398,7 +408,8 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"writes {res['server_writes']} (min {res['min_writes']})",
                       flush=True)
             if server is not None:
-                cmd = ["ldapsearch", "-x", "-LLL", "-H", data["ldaps_url"], "-D", SERVICE_DN,
+                url = data["ldap_url"] if args.transport == "plain" else data["ldaps_url"]
+                cmd = ["ldapsearch", "-x", "-LLL", "-H", url, "-D", SERVICE_DN,
                        "-w", SERVICE_PASSWORD, "-b", PEOPLE, "-E", "pr=1000/noprompt",
                        FILTER, *LDAP_ATTRIBUTES]
                 res = measure(cmd, env, stdout_path=ldap_out)
@@ -420,6 +431,15 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"+{res['rss_mib'] - res['rss_before_mib']:.0f} MiB over body+imports "
                       f"({res['count']} users)", flush=True)
 
+        print(f"\nload average (1, 5, 15 min) at the end: "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+        if "ldapsearch" in results:
+            for key, rows in results.items():
+                if key.startswith("syncd once ldap"):
+                    per_round = [r["wall"] / b["wall"]
+                                 for r, b in zip(rows, results["ldapsearch"], strict=True)]
+                    print(f"  per round, {key} / ldapsearch: "
+                          f"{', '.join(f'{x:.2f}' for x in per_round)}")
         print(f"\n--- medians, {n:,} users, {rounds} round(s) ---")
         print(f"{'what':30s} {'wall':>7s} {'cpu':>7s} {'RSS MiB':>8s} {'read':>6s} "
               f"{'get':>6s} {'plan':>6s} {'apply':>6s} {'run':>6s} {'writes':>7s} {'min':>4s}")
@@ -476,6 +496,19 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def compiled_bytecode(tmp: Path, packages: list[Path]) -> None:
+    """Run every command with compiled bytecode, as an installed package has it.
+
+    An editable checkout run with PYTHONDONTWRITEBYTECODE=1 would compile syncd's
+    sources at every start (about 0.15 s): the children inherit a cache outside the
+    checkout instead, filled here once.
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    for package in packages:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
 def sizes(text: str) -> Iterator[int]:
     for part in text.split(","):
         yield int(part.replace("_", "").replace("k", "000").replace("M", "000000"))
@@ -493,11 +526,20 @@ def main() -> int:
     parser.add_argument("--baseline-tree", default="",
                         help="a copy of an older syncd/ (e.g. `git archive HEAD syncd | tar -x "
                              "-C DIR`): also run it, same data, same rounds (@base)")
+    parser.add_argument("--ldap-config", choices=("default", "tuned"), default="tuned",
+                        help="default: no page_size/backend/timeout in the LDAP source "
+                             "(syncd's defaults); tuned: page_size 1000 pinned")
+    parser.add_argument("--transport", choices=("ldaps", "plain"), default="ldaps",
+                        help="plain: ldap:// with allow_plaintext (syncd and ldapsearch alike)")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="skip the in-process decode baselines (json.loads, decode_roster)")
     parser.add_argument("--decode", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.decode:
         return decode_worker(*args.decode)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, syncd = {SYNCD}")
+    compiled_bytecode(Path(args.tmp), [ROOT / "syncd"] + (
+        [Path(args.baseline_tree) / "syncd"] if args.baseline_tree else []))
     summary: list[dict[str, Any]] = []
     for n in sizes(args.users):
         summary += run_size(n, args)

@@ -187,11 +187,13 @@ class Slapd:
     `sizelimit` is what a non-admin bind may get from one search (500 like a
     stock server); `paged_total` is how many entries a *paged* search may return
     in total (None: unlimited, so paging past the size limit works as on AD;
-    "hard": slapd's own default, which stops paged searches at the size limit).
+    "hard": slapd's own default, which stops paged searches at the size limit);
+    `page_limit` is the largest page a client may ask for (`size.pr`; None: any).
     """
 
     def __init__(self, directory: Path, *, sizelimit: int | None = 500,
-                 paged_total: int | str | None = None, timelimit: int | None = None) -> None:
+                 paged_total: int | str | None = None, timelimit: int | None = None,
+                 page_limit: int | None = None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db_dir = self.dir / "db"
@@ -200,6 +202,7 @@ class Slapd:
         self.sizelimit = sizelimit
         self.paged_total = paged_total
         self.timelimit = timelimit
+        self.page_limit = page_limit
         self.ldap_port = self.ldaps_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.conf = self.dir / "slapd.conf"
@@ -222,6 +225,7 @@ class Slapd:
         limit = "unlimited" if self.sizelimit is None else str(self.sizelimit)
         prtotal = "unlimited" if self.paged_total is None else str(self.paged_total)
         timelimit = f"timelimit {self.timelimit}" if self.timelimit else ""
+        page = f" size.pr={self.page_limit}" if self.page_limit else ""
         return f"""{schemas}
 modulepath {MODULE_DIR}
 moduleload back_mdb
@@ -231,7 +235,7 @@ argsfile {self.dir / "slapd.args"}
 TLSCACertificateFile {self.tls.ca_file}
 TLSCertificateFile {self.tls.cert_file}
 TLSCertificateKeyFile {self.tls.key_file}
-sizelimit size.soft={limit} size.hard={limit} size.prtotal={prtotal}
+sizelimit size.soft={limit} size.hard={limit} size.prtotal={prtotal}{page}
 {timelimit}
 
 database mdb

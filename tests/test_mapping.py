@@ -108,3 +108,39 @@ def test_a_person_unreadable_in_one_source_stays_protected_though_another_reads_
     a = MappedSource("a", (), protected_ids=frozenset({"ann@x", "bob@x"}))
     b = MappedSource("b", (user("ann@x", "b"),))
     assert merge([a, b]).protected_ids == {"ann@x", "bob@x"}
+
+
+def test_people_with_the_same_raw_values_get_the_same_tags_and_their_own_notices() -> None:
+    # Tags are remembered by the raw values of all one-placeholder tags together;
+    # a cut value (notice) must still be said for every person who has it.
+    config = source(tags={
+        "department": TagTemplate(template="{dept}", max_length=5),
+        "role": TagTemplate(template="{title}", transform="lower", default="unknown"),
+    })
+    mapped = SourceMapper(config).map([
+        record({"mail": "a@x", "dept": "Marketing", "title": "Lead"}, "1"),
+        record({"mail": "b@x", "dept": "Marketing", "title": "Lead"}, "2"),
+        record({"mail": "c@x", "dept": "Sales", "title": "Lead"}, "3"),
+        record({"mail": "d@x", "dept": "Sales", "title": "Lead"}, "4"),
+        record({"mail": "e@x", "dept": "Sales"}, "5"),
+        record({"mail": "f@x", "title": "Lead"}, "6"),
+    ])
+    tags = [u.tags for u in mapped.users]
+    assert tags == [{"department": "Marke", "role": "lead"}] * 2 + [
+        {"department": "Sales", "role": "lead"}] * 2 + [
+        {"department": "Sales", "role": "unknown"}, {"role": "lead"}]
+    assert [n.origin for n in mapped.notices] == ["1", "2"]
+    assert tags[2] is tags[3]  # one shared (never mutated) dict
+
+
+def test_every_duplicate_names_the_record_kept_for_its_id() -> None:
+    mapped = SourceMapper(source()).map([
+        record({"mail": "a@x"}, "line 2"), record({"mail": "b@x"}, "line 3"),
+        record({"mail": "A@x"}, "line 4"), record({"mail": "c@x"}, "line 5"),
+        record({"mail": "b@X"}, "line 6"), record({"mail": "c@x"}, "line 7"),
+    ])
+    assert [u.end_user for u in mapped.users] == ["a@x", "b@x", "c@x"]
+    assert [(p.origin, p.message.split("; ")[1]) for p in mapped.problems] == [
+        ("line 4", "the first record (line 2) is kept"),
+        ("line 6", "the first record (line 3) is kept"),
+        ("line 7", "the first record (line 5) is kept")]

@@ -29,15 +29,19 @@ def normalise_id(raw: str, case: IdCase = IdCase.LOWER) -> str:
     # ASCII is already NFC: skip the (costly) normalisation for the common case.
     if not value.isascii():
         value = unicodedata.normalize("NFC", value)
+    elif case is IdCase.LOWER and value.islower():
+        # Already lower-case: the same string, not a copy (a million ids a large run).
+        return value
     return value.lower() if case is IdCase.LOWER else value
 
 
 def id_key(end_user: str) -> str:
     """Key used to match ids regardless of case (even with IdCase.PRESERVE)."""
     value = end_user.strip()
-    # ASCII is already NFC, and this runs on millions of ids per large run.
+    # ASCII is already NFC, and this runs on millions of ids per large run; an id
+    # already in lower case is its own key (the same string, not a copy).
     if value.isascii():
-        return value.lower()
+        return value if value.islower() else value.lower()
     # lower(), not casefold(): casefold makes straße@x.de and strasse@x.de one
     # key, though they are two mailboxes and two people.
     return unicodedata.normalize("NFC", value).lower()

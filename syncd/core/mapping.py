@@ -6,9 +6,10 @@ stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 
 from syncd.core.dates import parse_date
 from syncd.core.ids import exclusion_pattern
@@ -67,13 +68,22 @@ class SourceMapper:
             (key, spec, template, template.single, {})
             for key, (spec, template) in self.tags.items()]
         self._shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        # When every tag has one placeholder, a person's tags are a function of those
+        # raw attribute values together: one lookup per person instead of one per tag.
+        singles = [single for _, _, _, single, _ in self._tag_plan]
+        self._raw_values: Callable[[Mapping[str, str]], object] | None = (
+            itemgetter(*singles) if singles and None not in singles else None)
+        self._by_raw_values: dict[object, dict[str, str]] = {}
 
     def map(self, records: Iterable[SourceRecord],
             unreadable: Iterable[RecordProblem] = ()) -> MappedSource:
         """Map every record; `unreadable` are the source's own skipped records, whose
         ids (when what was read of them gives one) are protected."""
         users: dict[str, DesiredUser] = {}
-        origins: dict[str, str] = {}  # key -> the record kept, to name it on a duplicate
+        # The record kept for each user, to name it on a duplicate: a list in the order
+        # of `users` (8 bytes a person), made a dict by key at the first duplicate.
+        kept_origins: list[str] = []
+        origin_of: dict[str, str] | None = None
         problems: list[RecordProblem] = []
         self._notices: list[RecordProblem] = []
         protected: set[str] = set()
@@ -105,12 +115,17 @@ class SourceMapper:
             if key in users:
                 # Sources hand records over in a stable order (LDAP: by DN), so the
                 # record kept does not change from run to run.
+                if origin_of is None:
+                    origin_of = dict(zip(users, kept_origins, strict=True))
                 problems.append(RecordProblem(
                     rec.origin, f"duplicate id {end_user!r} in source {self.config.name!r}; "
-                    f"the first record ({origins[key]}) is kept"))
+                    f"the first record ({origin_of[key]}) is kept"))
                 continue
             users[key] = user
-            origins[key] = rec.origin
+            if origin_of is None:
+                kept_origins.append(rec.origin)
+            else:
+                origin_of[key] = rec.origin
         for problem in unreadable:
             if problem.attributes is not None:
                 raw = render_id(problem.attributes)
@@ -126,8 +141,37 @@ class SourceMapper:
                 f"{', '.join(missing)} missing; record skipped")
 
     def _user(self, end_user: str, rec: SourceRecord) -> DesiredUser:
+        attributes = rec.attributes
+        raw_values: object = None
+        if self._raw_values is not None:
+            try:
+                raw_values = self._raw_values(attributes)
+            except KeyError:  # an attribute is missing: the tags take their defaults
+                raw_values = None
+            else:
+                known_tags = self._by_raw_values.get(raw_values)
+                if known_tags is not None:
+                    return self._desired(end_user, known_tags, rec)
+        tags, reusable = self._tags(end_user, rec)
+        if raw_values is not None and reusable and len(self._by_raw_values) < _MAX_MEMO:
+            self._by_raw_values[raw_values] = tags
+        return self._desired(end_user, tags, rec)
+
+    def _desired(self, end_user: str, tags: dict[str, str], rec: SourceRecord) -> DesiredUser:
+        active_from = active_to = None
+        if self.active_from is not None or self.active_to is not None:
+            fmt = self.config.date_format
+            active_from = _date_of(self.active_from, rec, "active_from", fmt)
+            active_to = _date_of(self.active_to, rec, "active_to", fmt)
+        # Positional: this runs once per person, and keywords cost measurably.
+        return DesiredUser(end_user, tags, self._sources[0], active_from, active_to,
+                           self._sources)
+
+    def _tags(self, end_user: str, rec: SourceRecord) -> tuple[dict[str, str], bool]:
+        """The person's tags, and False if a notice (a cut value) was issued for them."""
         tags: dict[str, str] = {}
         attributes = rec.attributes
+        all_reusable = True
         for key, spec, template, single, memo in self._tag_plan:
             raw = None if single is None else attributes.get(single)
             if raw is not None:
@@ -137,6 +181,7 @@ class SourceMapper:
                         tags[key] = known
                     continue
             value, reusable = self._tag_value(key, spec, template, end_user, rec)
+            all_reusable = all_reusable and reusable
             if value:
                 tags[key] = value
             # A one-placeholder tag is a function of the raw value alone, unless a
@@ -150,14 +195,7 @@ class SourceMapper:
                 tags = shared
             elif len(self._shared) < _MAX_MEMO:
                 self._shared[signature] = tags
-        active_from = active_to = None
-        if self.active_from is not None or self.active_to is not None:
-            fmt = self.config.date_format
-            active_from = _date_of(self.active_from, rec, "active_from", fmt)
-            active_to = _date_of(self.active_to, rec, "active_to", fmt)
-        # Positional: this runs once per person, and keywords cost measurably.
-        return DesiredUser(end_user, tags, self._sources[0], active_from, active_to,
-                           self._sources)
+        return tags, all_reusable
 
     def _tag_value(self, key: str, spec: TagTemplate, template: Template, end_user: str,
                    rec: SourceRecord) -> tuple[str, bool]:

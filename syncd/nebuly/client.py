@@ -95,10 +95,14 @@ class NebulyClient:
     # -- reading -------------------------------------------------------------
 
     def list_users(self) -> Roster:
+        return decode_roster(self.fetch_users())
+
+    def fetch_users(self) -> bytes:
+        """The body of the roster GET, its status checked; decode_roster decodes it."""
         response = self._send("GET", None)
         if response.status_code != 200:
             raise NebulyError(_status_message("reading users", response))
-        return decode_roster(response.content)
+        return response.content
 
     # -- writing -------------------------------------------------------------
 

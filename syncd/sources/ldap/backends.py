@@ -28,17 +28,25 @@ RESULT_NAMES = {
     50: "insufficient access rights", 51: "busy", 52: "unavailable", 53: "unwilling to perform",
 }
 INCOMPLETE_CODES = frozenset({3, 4, 10, 11})
+# adminLimitExceeded: also what OpenLDAP answers, before any entry, to a page larger
+# than its `size.pr` limit ("illegal pagedResults page size").
+ADMIN_LIMIT_EXCEEDED = 11
 
 Attributes = dict[str, list[bytes]]  # attribute name as the server spells it -> raw values
 
 
 class LdapFailure(Exception):
-    """A backend operation failed. `message` is safe to show (no secrets)."""
+    """A backend operation failed. `message` is safe to show (no secrets).
 
-    def __init__(self, kind: FailureKind, message: str) -> None:
+    `code` is the LDAP result code when the server sent one (None for a socket,
+    TLS or library failure).
+    """
+
+    def __init__(self, kind: FailureKind, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +118,16 @@ def result_message(code: int, description: str, diagnostic: str) -> str:
 def failure_for_result(code: int, description: str, diagnostic: str) -> LdapFailure:
     message = result_message(code, description, diagnostic)
     if code in INCOMPLETE_CODES:
-        return LdapFailure("incomplete", message)
+        return LdapFailure("incomplete", message, code)
     if code == 32:
-        return LdapFailure("no-such-object", message)
+        return LdapFailure("no-such-object", message, code)
     if code == 49:
-        return LdapFailure("refused", message + ad_bind_hint(diagnostic))
+        return LdapFailure("refused", message + ad_bind_hint(diagnostic), code)
     if code == 8:
         # AD (and Samba) refuse a simple bind on a connection without TLS.
         return LdapFailure("refused", message + " [the server requires an encrypted "
-                           "connection for this bind: use ldaps:// or start_tls: true]")
-    return LdapFailure("other", message)
+                           "connection for this bind: use ldaps:// or start_tls: true]", code)
+    return LdapFailure("other", message, code)
 
 
 # AD puts the reason for a failed bind in the diagnostic as "data 52e".

@@ -28,6 +28,11 @@ PRESET_DISABLED_FILTERS: dict[str, str] = {
 }
 
 
+# Active Directory's MaxPageSize: the largest page AD serves, and few round trips.
+# A server that refuses it is asked again with smaller pages (see LdapSource).
+DEFAULT_PAGE_SIZE = 1000
+
+
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -95,8 +100,10 @@ class LdapSourceConfig(SourceConfigBase):
     timeout: Duration = Field(
         default=120.0, description="longest wait for one page of results (receive timeout)"
     )
-    page_size: int = Field(default=500, ge=1, le=100_000,
-                           description="entries per page; AD serves at most 1000")
+    page_size: int = Field(
+        default=DEFAULT_PAGE_SIZE, ge=1, le=100_000,
+        description="entries per page; AD serves at most 1000 (MaxPageSize). A server that "
+        "refuses the size (OpenLDAP size.pr) is asked again with smaller pages")
     base_dn: str | list[str]
     scope: Literal["subtree", "one"] = "subtree"
     filter: str | None = Field(default=None, description="default: the preset's user filter")

@@ -9,7 +9,7 @@ departures downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -18,7 +18,7 @@ from syncd.config.secrets import read_secret
 from syncd.core.templates import template_attributes
 from syncd.sources.base import NO_PROGRESS, ReadProgress, SourceError, SourceRead, SourceRecord
 from syncd.sources.ldap.backends import (
-    Attributes,
+    ADMIN_LIMIT_EXCEEDED,
     BackendName,
     Connection,
     ConnectSettings,
@@ -33,12 +33,12 @@ from syncd.sources.ldap.config import (
     url_problem,
 )
 from syncd.sources.ldap.groups import GroupReader
+from syncd.sources.ldap.records import RecordBuilder
 from syncd.sources.ldap.tls import probe, ssl_context
 from syncd.sources.ldap.values import (
     BUILTIN_BINARY,
     PSEUDO_ATTRIBUTES,
     ValueRules,
-    dn_attributes,
     normalise_dn,
     search_filter,
 )
@@ -46,6 +46,10 @@ from syncd.sources.ldap.values import (
 PageCallback = Callable[[int], None]
 
 logger = log.get_logger()
+
+
+class _PageRefused(Exception):
+    """The server refused the page size before sending any entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +92,6 @@ def search_plan(config: LdapSourceConfig) -> SearchPlan:
     )
 
 
-def _is_disabled(check: str | None, attrs: Mapping[str, list[bytes]]) -> bool:
-    if check is None:
-        return False
-    values = attrs.get(check)
-    if not values:
-        return False
-    if check == "pwdaccountlockedtime":
-        return True
-    try:
-        return bool(int(values[0]) & 2)
-    except ValueError:
-        return False
-
-
 class LdapSource:
     """Reads users from LDAP or AD. One connection per read(); nothing is cached.
 
@@ -118,14 +108,9 @@ class LdapSource:
         self._on_page = on_page
         self._groups = GroupReader(config.name, config.member_attribute.lower(),
                                    config.nested_groups, config.preset == "active-directory")
-        # Per-entry hot path (100k entries a read): precomputed once here.
-        self._plain = tuple(n for n in sorted(self.plan.template_attributes - PSEUDO_ATTRIBUTES)
-                            if n not in self.rules.binary)
-        self._binary = tuple(n for n in sorted(self.plan.template_attributes - PSEUDO_ATTRIBUTES)
-                             if n in self.rules.binary)
-        self._pseudo = self.plan.template_attributes & PSEUDO_ATTRIBUTES
-        self._multi_first = config.multi_value == "first"
-        self._lowered_names: dict[str, str] = {}
+        # Entries become records as they arrive (the per-entry hot path).
+        self._records = RecordBuilder(config.name, self.plan.template_attributes,
+                                      self.plan.disabled_check, self.rules)
 
     @property
     def name(self) -> str:
@@ -277,32 +262,61 @@ class LdapSource:
         """
         config = self.config
         entries: dict[str, SourceRecord] = {}
+        size = config.page_size
         for base in config.base_dns:
-            # closing(): a read that stops early (a referral, a disabled check) ends the
-            # search here, while the connection is open; left to the garbage collector,
-            # python-ldap's abandon() would run after unbind and print a traceback.
-            try:
-                with closing(conn.search(base, config.scope, self.plan.filter,
-                                         self.plan.attributes, config.page_size)) as pages:
-                    for page in pages:
-                        if page.references and config.referrals == "fail":
-                            raise SourceError(self.name, (
-                                f"the search under {base!r} returned a referral to "
-                                f"{page.references[0]} which syncd does not follow, so the read "
-                                "would be incomplete; search a narrower base_dn, use the Global "
-                                "Catalog port (3268/3269), or set referrals: ignore"))
-                        for dn, attrs in page.entries:
-                            lowered = self._lower(dn, attrs)
-                            key = normalise_dn(dn)
-                            if key not in entries and not _is_disabled(self.plan.disabled_check,
-                                                                       lowered):
-                                entries[key] = self._record(dn, lowered)
-                        progress.page(len(page.entries))
-                        if self._on_page is not None:
-                            self._on_page(len(entries))
-            except LdapFailure as exc:
-                raise SourceError(self.name, self._search_message(base, exc)) from None
+            while True:
+                try:
+                    self._search_base(conn, base, size, entries, progress)
+                    break
+                except _PageRefused:
+                    # Smaller pages return the same entries, only in more round trips.
+                    size //= 2
+        if size != config.page_size:
+            logger.warning("source.page_size_reduced", source=self.name,
+                           page_size=config.page_size, page_size_used=size,
+                           hint=f"the server refused pages of {config.page_size}; set "
+                           f"page_size: {size} to skip the refused requests")
         return entries
+
+    def _search_base(self, conn: Connection, base: str, size: int,
+                     entries: dict[str, SourceRecord], progress: ReadProgress) -> None:
+        """Read one base DN in pages of `size` into `entries`.
+
+        Raises _PageRefused when the server turns the size down before sending any
+        entry: OpenLDAP answers a page above its `size.pr` limit with
+        adminLimitExceeded (AD caps the page silently, so it never gets here).
+        """
+        config = self.config
+        started = False
+        # closing(): a read that stops early (a referral, a disabled check) ends the
+        # search here, while the connection is open; left to the garbage collector,
+        # python-ldap's abandon() would run after unbind and print a traceback.
+        try:
+            with closing(conn.search(base, config.scope, self.plan.filter,
+                                     self.plan.attributes, size)) as pages:
+                for page in pages:
+                    started = True
+                    if page.references and config.referrals == "fail":
+                        raise SourceError(self.name, (
+                            f"the search under {base!r} returned a referral to "
+                            f"{page.references[0]} which syncd does not follow, so the read "
+                            "would be incomplete; search a narrower base_dn, use the Global "
+                            "Catalog port (3268/3269), or set referrals: ignore"))
+                    for dn, attrs in page.entries:
+                        key = normalise_dn(dn)
+                        if key not in entries:
+                            record = self._records.record(dn, attrs)
+                            if record is not None:
+                                entries[key] = record
+                    progress.page(len(page.entries))
+                    if self._on_page is not None:
+                        self._on_page(len(entries))
+        except LdapFailure as exc:
+            if not started and exc.code == ADMIN_LIMIT_EXCEEDED and size > 1:
+                logger.debug("source.page_size_refused", source=self.name, base_dn=base,
+                            page_size=size, reason=exc.message)
+                raise _PageRefused from None
+            raise SourceError(self.name, self._search_message(base, exc)) from None
 
     def _search_message(self, base: str, exc: LdapFailure) -> str:
         if exc.kind == "no-such-object":
@@ -313,48 +327,3 @@ class LdapSource:
                     "no partial roster is used. Raise the server limits for the bind account "
                     "or lower page_size")
         return f"the read under {base!r} failed part-way ({exc.message}); nothing was used"
-
-    def _lower(self, dn: str, attrs: Attributes) -> Attributes:
-        # Every entry repeats the same few names: lower-case and check each once.
-        names = self._lowered_names
-        out: Attributes = {}
-        for name, values in attrs.items():
-            key = names.get(name)
-            if key is None:
-                key = name.lower()
-                if ";range=" in key:
-                    # AD hands out large multi-valued attributes in ranges; reading
-                    # only the first range would be a silent truncation.
-                    raise SourceError(self.name, (
-                        f"{dn}: the server returned {name} in ranges (very large "
-                        "multi-valued attribute); syncd reads ranges only for group "
-                        "members (group_lookup: member): remove it from the templates"))
-                names[name] = key
-            out[key] = values
-        return out
-
-    # -- records -------------------------------------------------------------------
-
-    def _record(self, dn: str, attrs: Attributes) -> SourceRecord:
-        values: dict[str, str] = {}
-        for name in self._plain:
-            raw = attrs.get(name)
-            if not raw:
-                continue
-            if len(raw) == 1 or self._multi_first:
-                # Inline fast path of ValueRules.render for the common single text value.
-                try:
-                    values[name] = raw[0].decode("utf-8")
-                except UnicodeDecodeError:
-                    values[name] = raw[0].hex()
-            else:
-                values[name] = self.rules.render(name, raw) or ""
-        for name in self._binary:
-            value = self.rules.render(name, attrs.get(name, ()))
-            if value is not None:
-                values[name] = value
-        if self._pseudo:
-            values.update({k: v for k, v in dn_attributes(dn).items() if k in self._pseudo})
-        # Keys are lower-case by construction (template names are lowered at parse
-        # time), so the record is built directly rather than through base.record().
-        return SourceRecord(values, dn)
