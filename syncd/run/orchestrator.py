@@ -32,6 +32,7 @@ from syncd.nebuly.errors import NebulyError
 from syncd.nebuly.wire import Roster, decode_roster
 from syncd.run.apply import ApplyResult, apply_plan
 from syncd.run.inputs import MAX_LOGGED_PROBLEMS, decide_run, nebuly_client, read_desired
+from syncd.run.intents import Approve, Failed, Intent, Rollback, Sync
 from syncd.run.lock import StateLock, StateLocked
 from syncd.run.records import keep_sync_records
 from syncd.run.report import (
@@ -57,36 +58,6 @@ SourceBuilder = Callable[[SourceConfigBase], Source]
 
 __all__ = ["ExitCode", "OperatorResult", "RunReport", "SourceStats", "approve", "preview",
            "rollback", "run_once"]
-
-
-@dataclass(frozen=True, slots=True)
-class Sync:
-    dry_run: bool = False
-    force: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Approve:
-    plan_id: str
-    dry_run: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Rollback:
-    run_id: str
-    dry_run: bool = False
-    force: bool = False
-
-
-Intent = Sync | Approve | Rollback
-
-
-class Failed(Exception):
-    """A step could not go on; the report says why, nothing more is written."""
-
-    def __init__(self, status: str, code: ExitCode, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
