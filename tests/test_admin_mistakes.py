@@ -75,8 +75,8 @@ SLIPS = [
          also="sources[0].department: unknown key; if it belongs under tags, indent it "
          "under tags (line 10)"),
     Slip("mode-misspelt", "mode: sync", "mode: upsert",
-         ("policy.mode: expected one of 'sync', 'upsert-only' or 'create-only'; got 'upsert'",
-          "(line 12)")),
+         ("policy.mode: expected one of 'sync', 'upsert-only' or 'create-only'; got 'upsert'; "
+          "did you mean upsert-only?", "(line 12)")),
     Slip("cap-in-words", '"10%"', '"ten percent"',
          ("policy.max_deactivations", "such as '10%'", "(line 13)")),
     Slip("interval-without-a-unit", "interval: 1h", "interval: hourly",

@@ -4,6 +4,7 @@ things an admin needs to fix an indentation slip or a typo without reading pydan
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -97,6 +98,17 @@ def unknown_key_message(loc: tuple[Any, ...], data: Any, schema: dict[str, Any])
     if hint := did_you_mean(str(loc[-1]), everywhere):
         return f"unknown key{hint} (a key of another section; see `syncd schema`)"
     return "unknown key (check the spelling; see `syncd schema`)"
+
+
+def closest_choice(value: object, expected: str) -> str:
+    """"; did you mean X?" for a value outside its choices (pydantic's `expected`
+    reads "'a', 'b' or 'c'"): a close spelling, or the one choice it begins."""
+    choices = re.findall(r"'([^']*)'", expected)
+    text = str(value).strip().lower()
+    starting = [c for c in choices if c.startswith(text)] if text else []
+    if len(starting) == 1:
+        return f"; did you mean {starting[0]}?"
+    return did_you_mean(text, choices)
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:

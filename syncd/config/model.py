@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from syncd.config.loading import ConfigError, ConfigLoader, Interpolation
-from syncd.config.locate import line_of, unknown_key_message, value_at
+from syncd.config.locate import closest_choice, line_of, unknown_key_message, value_at
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.config.urls import is_loopback, userinfo_problem
@@ -306,7 +306,8 @@ def format_validation_error(error: ValidationError, data: Any,
         elif item["type"] in ("literal_error", "enum"):
             # Not pydantic's "Input should be ...": say what was written and what is allowed.
             got = value_at(data, loc)
-            message = f"expected one of {item['ctx']['expected']}; got {got!r}"
+            expected = item["ctx"]["expected"]
+            message = f"expected one of {expected}; got {got!r}{closest_choice(got, expected)}"
         elif item["type"] in _SECTION_TYPES and value_at(data, loc) is None:
             # `key:` with nothing after it: almost always the lines meant for it are
             # indented level with it instead of under it.
