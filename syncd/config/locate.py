@@ -67,15 +67,35 @@ def keys_beside(schema: dict[str, Any], siblings: Iterable[str]) -> set[str]:
 _ABSENT = object()
 
 
-def value_at(data: Any, loc: tuple[Any, ...]) -> Any:
-    """The raw config value at a pydantic error location (_ABSENT if there is none)."""
+def config_keys(loc: tuple[int | str, ...], data: Any) -> list[int | str]:
+    """The parts of a pydantic error location that are keys of the file: the location
+    also names a union's tag ('csv'), validators ('function-after[...]') and union
+    branches (TagTemplate), which the file does not have."""
+    keys: list[int | str] = []
     node = data
     for part in loc:
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_list or (isinstance(node, dict) and part in node):
+        if isinstance(part, str):
+            foreign = isinstance(node, dict) and part not in node
+            if part.startswith("function-") or (foreign and (
+                    node.get("type") == part or part[:1].isupper())):
+                continue
+        keys.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-        elif isinstance(node, dict) and node.get("type") == part:
-            continue  # discriminated-union tag, not a key
+        else:
+            node = None
+    return keys
+
+
+def value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
+    """The raw config value at a pydantic error location (_ABSENT if there is none)."""
+    node = data
+    for key in config_keys(loc, data):
+        in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if in_list or (isinstance(node, dict) and key in node):
+            node = node[key]
         else:
             return _ABSENT
     return node

@@ -22,7 +22,13 @@ from pydantic import (
 )
 
 from syncd.config.loading import ConfigError, ConfigLoader, Interpolation
-from syncd.config.locate import closest_choice, line_of, unknown_key_message, value_at
+from syncd.config.locate import (
+    closest_choice,
+    config_keys,
+    line_of,
+    unknown_key_message,
+    value_at,
+)
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.config.urls import is_loopback, userinfo_problem
@@ -268,19 +274,8 @@ class SyncdConfig(BaseModel):
 def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
     """('sources', 0, 'csv', 'path') -> 'sources[0].path' (drops the union's tag)."""
     out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            continue
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
-            continue  # discriminated-union tag, not a real key
-        if part.startswith("function-") or (isinstance(node, dict) and part not in node
-                                             and part[:1].isupper()):
-            continue  # a validator's or a union branch's name (TagTemplate), not a key
-        out += f".{part}" if out else part
-        node = node.get(part) if isinstance(node, dict) else None
+    for key in config_keys(loc, data):
+        out += f"[{key}]" if isinstance(key, int) else f".{key}" if out else key
     return out or "(top level)"
 
 
