@@ -24,7 +24,7 @@ NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are 
 
 def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
     problems: list[str] = []
-    pending = _state_dir(config).list_plans(problems)
+    pending = read_only_state_dir(config).list_plans(problems)
     now = _now()
     rows = [_plan_row(p, now) for p in pending]
     _warn(problems)
@@ -35,7 +35,7 @@ def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
 
 
 def runs(args: argparse.Namespace, config: SyncdConfig) -> int:
-    return _print_rows(_run_rows(_state_dir(config)), args,
+    return _print_rows(_run_rows(read_only_state_dir(config)), args,
                        ("run_id", "recorded_at", "kind", "summary"), "no recorded runs")
 
 
@@ -56,7 +56,7 @@ def preview(args: argparse.Namespace, config: SyncdConfig) -> int:
     return _preview(config, args)
 
 
-def _state_dir(config: SyncdConfig) -> StateDir:
+def read_only_state_dir(config: SyncdConfig) -> StateDir:
     """state_dir for a command that only reads it (plans, runs, status, explain).
 
     What it lists may have been planted if other users can write there: warned

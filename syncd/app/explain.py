@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd import log
-from syncd.app.commands import _state_dir
+from syncd.app.commands import read_only_state_dir
 from syncd.app.paint import Style, painter
 from syncd.config.model import SyncdConfig
 from syncd.core.ids import exclusion_pattern, id_key
@@ -134,7 +134,7 @@ def _nebuly_side(config: SyncdConfig, merged: Any, key: str) -> dict[str, Any]:
     with make_http_client(config.nebuly.url, api_key, config.nebuly.timeout,
                           verify=config.nebuly.trust()) as http:
         roster = nebuly_client(config, http).list_users()
-    missing = _state_dir(config).load_missing() if config.state_dir else {}
+    missing = read_only_state_dir(config).load_missing() if config.state_dir else {}
     today = datetime.now(UTC).date()
     guarded = decide_run(config, merged, roster, today, missing, force=False)
     current = [u for u in roster.users if id_key(u.end_user) == key]

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.app.commands import _state_dir
+from syncd.app.commands import read_only_state_dir
 from syncd.app.paint import painter
 from syncd.config.model import SyncdConfig
 from syncd.core.text import escape_json_text
@@ -24,7 +24,7 @@ _REMOVALS = ("update", "reactivate")
 
 
 def status(args: argparse.Namespace, config: SyncdConfig) -> int:
-    state = _state_dir(config)
+    state = read_only_state_dir(config)
     problems: list[str] = []
     now = datetime.now(UTC)
     policy = plan_policy(config)
