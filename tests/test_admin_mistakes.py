@@ -113,19 +113,24 @@ SLIPS = [
 ]
 
 
-@pytest.mark.parametrize("slip", SLIPS, ids=[s.name for s in SLIPS])
-def test_a_common_config_mistake_is_exit_2_with_one_line_naming_the_field(
-        tmp_path: Path, slip: Slip) -> None:
-    assert slip.old in GOOD, slip.name
+def _validate(tmp_path: Path, config: str) -> subprocess.CompletedProcess[str]:
+    """`syncd validate` of `config` beside the table's two rosters, with no API key set."""
     roster = "email,department\nada@example.com,Legal\n"
     (tmp_path / "roster.csv").write_text(roster, encoding="utf-8")
     (tmp_path / "semicolon.csv").write_text(roster.replace(",", ";"), encoding="utf-8")
     cfg = tmp_path / "syncd.yaml"
-    cfg.write_text(GOOD.replace(slip.old, slip.new, 1), encoding="utf-8")
+    cfg.write_text(config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("NEBULY_API_KEY", "NEBULY_KEY_UNSET")}
-    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "validate", "--config",
+    return subprocess.run([sys.executable, "-m", "syncd.app.cli", "validate", "--config",
                            str(cfg)], capture_output=True, text=True, timeout=120,
                           check=False, env=env, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("slip", SLIPS, ids=[s.name for s in SLIPS])
+def test_a_common_config_mistake_is_exit_2_with_one_line_naming_the_field(
+        tmp_path: Path, slip: Slip) -> None:
+    assert slip.old in GOOD, slip.name
+    done = _validate(tmp_path, GOOD.replace(slip.old, slip.new, 1))
     assert done.returncode == ExitCode.CONFIG_ERROR, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Input should be" not in done.stderr
     lines = [line.strip() for line in done.stderr.splitlines() if line.startswith("  ")]
@@ -135,10 +140,5 @@ def test_a_common_config_mistake_is_exit_2_with_one_line_naming_the_field(
 
 
 def test_the_good_config_of_the_table_is_valid(tmp_path: Path) -> None:
-    (tmp_path / "roster.csv").write_text("email,department\nada@example.com,Legal\n",
-                                         encoding="utf-8")
-    cfg = tmp_path / "syncd.yaml"
-    cfg.write_text(GOOD, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "syncd.app.cli", "validate", "--config",
-                           str(cfg)], capture_output=True, text=True, timeout=120, check=False)
+    done = _validate(tmp_path, GOOD)
     assert done.returncode == 0, done.stderr

@@ -289,6 +289,7 @@ def format_validation_error(error: ValidationError, data: Any,
     items = error.errors(include_url=False, include_input=False)
     locs = [tuple(item["loc"]) for item in items]
     problems = []
+    schema: dict[str, Any] | None = None  # built once, for the first unknown key
     for item, loc in zip(items, locs, strict=True):
         # A tag given as a mapping fails the union's string branch too; that half is
         # noise ("tags.x.str: Input should be a valid string") next to the real problem.
@@ -308,7 +309,8 @@ def format_validation_error(error: ValidationError, data: Any,
             # indented level with it instead of under it.
             message = "has no value; the entries meant for it must be indented under it"
         elif item["type"] == "extra_forbidden":
-            message = unknown_key_message(loc, data, json_schema())
+            schema = schema if schema is not None else json_schema()
+            message = unknown_key_message(loc, data, schema)
         # The line goes last: every problem starts with the path it names.
         line = line_of(tree, loc) if tree is not None and loc else None
         where = f" (line {line})" if line is not None else ""
