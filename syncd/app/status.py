@@ -14,6 +14,7 @@ from typing import Any
 from syncd.app.commands import read_only_state_dir
 from syncd.app.paint import painter
 from syncd.config.model import SyncdConfig
+from syncd.core.plan import within_grace
 from syncd.core.text import escape_json_text
 from syncd.run.inputs import plan_policy
 from syncd.run.state import StoredPlan
@@ -36,8 +37,7 @@ def status(args: argparse.Namespace, config: SyncdConfig) -> int:
         # are held by a guard (a pending plan), so they are not "in grace".
         "in_grace": [{"end_user": key, "first_missed": m.first_missed.isoformat(),
                       "runs": m.runs} for key, m in sorted(state.load_missing().items())
-                     if m.runs < policy.grace_runs
-                     or (now.date() - m.first_missed).days < policy.grace_days],
+                     if within_grace(m, policy, now.date())],
         "problems": problems,
     }
     if args.json:

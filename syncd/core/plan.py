@@ -267,7 +267,7 @@ def _departure(current: NebulyUser, before: Missing | None, policy: PlanPolicy,
     """What to do about an active person absent from the sources: None while they
     are within the grace period, the user to delete, or their deactivation."""
     seen = _missing_now(before, today)
-    if seen.runs < policy.grace_runs or (today - seen.first_missed).days < policy.grace_days:
+    if within_grace(seen, policy, today):
         return None
     if policy.departed == Departed.DELETE:
         return current
@@ -276,6 +276,11 @@ def _departure(current: NebulyUser, before: Missing | None, policy: PlanPolicy,
     started = current.active_from or ended
     return Change(current, NebulyUser(current.end_user, current.tags, started,
                                       _ending(started, ended)))
+
+
+def within_grace(seen: Missing, policy: PlanPolicy, today: date) -> bool:
+    """Whether someone missing since `seen` is still in the grace period (kept active)."""
+    return seen.runs < policy.grace_runs or (today - seen.first_missed).days < policy.grace_days
 
 
 def _missing_now(before: Missing | None, today: date) -> Missing:
