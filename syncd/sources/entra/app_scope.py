@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncd.sources.base import SourceError, SourceRecord
+from syncd.sources.entra.attrs import ASSIGNED
 
 if TYPE_CHECKING:
     from kiota_abstractions.request_information import RequestInformation
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 # getByIds takes at most 1,000 ids per call.
 BY_IDS_CHUNK = 1000
-ASSIGNED_ATTRIBUTE = "assigneddatetime"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _SP_SELECT = ["id", "appId", "displayName", "appRoles"]
 _ASSIGNMENT_SELECT = ["appRoleId", "createdDateTime", "principalId", "principalType"]
@@ -141,6 +141,6 @@ async def collect_app_users(
     for uid, record in found.items():
         created = assigned.users.get(uid)
         if created:
-            found[uid] = SourceRecord({**record.attributes, ASSIGNED_ATTRIBUTE: created},
+            found[uid] = SourceRecord({**record.attributes, ASSIGNED: created},
                                       record.origin)
     return found, assigned

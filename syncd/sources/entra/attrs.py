@@ -52,8 +52,10 @@ NESTED_FIELDS = {"costcenter": "employeeOrgData", "division": "employeeOrgData"}
 }
 
 # Attributes syncd computes rather than reads from the user object: never in $select.
-# assignedDateTime: the earliest createdDateTime of the user's direct app assignments.
-COMPUTED = frozenset({"assigneddatetime"})
+# assignedDateTime: the earliest createdDateTime of the user's direct app assignments
+# (added by the app scope; lower-case, as templates match).
+ASSIGNED = "assigneddatetime"
+COMPUTED = frozenset({ASSIGNED})
 
 # Always read: the id (dedup, origin), the filters, and the UPN (origin for admins).
 ALWAYS_SELECTED = ("id", "accountEnabled", "userType", "userPrincipalName")

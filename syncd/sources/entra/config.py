@@ -10,16 +10,16 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration
+from syncd.config.urls import userinfo_problem
 from syncd.core.templates import template_attributes
 from syncd.sources.config_base import SourceConfigBase
+from syncd.sources.entra.attrs import ASSIGNED
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 # Graph's $top ceiling for /users and transitiveMembers.
 MAX_PAGE_SIZE = 999
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-# The template attribute the app scope adds (lower-case, as templates match).
-_ASSIGNED = "assigneddatetime"
 
 CredentialKind = Literal["client_secret", "certificate", "workload_identity", "managed_identity"]
 
@@ -102,9 +102,9 @@ class EntraSourceConfig(SourceConfigBase):
     @field_validator("graph_url", "authority")
     @classmethod
     def _url(cls, value: str) -> str:
+        if problem := userinfo_problem(value):  # a credential: refused without repeating it
+            raise ValueError(problem)
         parts = urlsplit(value)
-        if "@" in parts.netloc:  # a credential: refused without repeating it
-            raise ValueError("must not contain a user name or password (user:password@)")
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         # Tokens are sent to graph_url: plain http only where kiota allows it too.
@@ -144,7 +144,7 @@ class EntraSourceConfig(SourceConfigBase):
             if self.app_roles or self.app_nested_groups:
                 raise ValueError("app_roles and app_nested_groups need app (the enterprise "
                                  "application's appId or object id)")
-            if _ASSIGNED in template_attributes(self):
+            if ASSIGNED in template_attributes(self):
                 raise ValueError("{assignedDateTime} needs app: it is the date of a user's "
                                  "assignment to the enterprise application")
         elif not self.app.strip():

@@ -36,7 +36,6 @@ log = structlog.get_logger(__name__)
 class _Tally:
     """What one read saw; logged once per read."""
 
-    seen: int = 0
     disabled: int = 0
     guests: int = 0
     excluded_by_group: int = 0
@@ -202,7 +201,6 @@ class EntraSource(AsyncJsonApiSource):
         skip_guests = not self.config.include_guests
         flatten, tally = self.flatten, read.tally
         async for page in self._pages(read, request, what):
-            tally.seen += len(page)
             for user in page:
                 # Inlined is_disabled / is_guest (100,000 users a read): Graph spells
                 # them exactly `false` and "Guest"; other spellings take the slow check.

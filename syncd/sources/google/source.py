@@ -27,7 +27,6 @@ ALWAYS = ("id", "primaryEmail")
 
 @dataclass(slots=True)
 class _Tally:
-    seen: int = 0
     suspended: int = 0
     archived: int = 0
     out_of_scope: int = 0
@@ -124,7 +123,6 @@ class GoogleSource(JsonApiSource):
         config = self.config
         found: dict[str, SourceRecord] = {}
         for page in pager.each_sync(directory.users(), "users"):
-            tally.seen += len(page)
             for user in page:
                 user_id = user.get("id")
                 if type(user_id) is not str or not user_id:

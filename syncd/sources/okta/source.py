@@ -33,7 +33,6 @@ ALWAYS = ("id", "status", "profile.login")
 @dataclass(slots=True)
 class _Tally:
     pager: Pager  # counts the pages: a problem names the page it was found on
-    seen: int = 0
     ineligible: int = 0
     problems: list[RecordProblem] = field(default_factory=list)
 
@@ -139,7 +138,6 @@ class OktaSource(AsyncJsonApiSource):
 
     def _add(self, user: dict[str, Any], extra: dict[str, str], what: str,
              found: dict[str, SourceRecord], tally: _Tally) -> None:
-        tally.seen += 1
         user_id = user.get("id")
         if type(user_id) is not str or not user_id:
             tally.problems.append(RecordProblem(tally.pager.where(what),
