@@ -28,12 +28,12 @@ from syncd.core.ids import id_key
 from syncd.core.merge import MergedRoster
 from syncd.core.model import Action
 from syncd.core.plan import Missing, Plan, index_roster
-from syncd.core.policy import decide, without_destructive
+from syncd.core.policy import without_destructive
 from syncd.nebuly.client import NebulyClient
 from syncd.nebuly.errors import NebulyError
 from syncd.nebuly.wire import Roster
 from syncd.run.apply import ApplyResult, Failure, apply_plan
-from syncd.run.inputs import plan_policy
+from syncd.run.inputs import decide_run
 
 Replan = Callable[[Roster, frozenset[str]], Plan]
 
@@ -43,11 +43,9 @@ def replan_by_run_rules(config: SyncdConfig, merged: MergedRoster, missing: dict
     """Plans users an insert met, against a fresh read, by the same rules as a run.
     Their destructive changes (if any) wait for the next run and its cap."""
     def replan(fresh: Roster, keys: frozenset[str]) -> Plan:
-        subset = {k: u for k, u in merged.users.items() if k in keys}
-        guarded = decide(subset, [u for u in fresh.users if id_key(u.end_user) in keys],
-                         plan_policy(config), today, cap=config.policy.max_deactivations,
-                         force=True, protected=merged.protected_ids | fresh.unusable_ids,
-                         missing=missing)
+        wanted = replace(merged, users={k: u for k, u in merged.users.items() if k in keys})
+        met = replace(fresh, users=[u for u in fresh.users if id_key(u.end_user) in keys])
+        guarded = decide_run(config, wanted, met, today, missing, force=True)
         return without_destructive(guarded.allowed)
     return replan
 
