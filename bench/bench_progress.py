@@ -73,7 +73,7 @@ def _write(path: Path, rows: int) -> None:
 
 def _timed(read: Callable[[], SourceRead]) -> float:
     """CPU seconds of one read (the machine may be shared: wall time would measure the
-    neighbours), with the cyclic GC paused as a run pauses it (nebuly.client.gc_paused)."""
+    neighbours), with the cyclic GC paused as a run pauses it (syncd.memory.gc_paused)."""
     gc.collect()
     gc.disable()
     try:

@@ -19,9 +19,8 @@ from syncd.core.templates import MappingRules, Template, tag_template
 from syncd.core.text import CONTROLS, escape_controls, strip_controls
 
 MAX_ID_LENGTH = 512
-# C0, DEL, C1 and bidi formatting characters: refused in ids (`moc.live@nna` behind a
+# CONTROLS (C0, DEL, C1 and bidi formatting characters): refused in ids (`moc.live@nna` behind a
 # right-to-left override displays as another address), stripped from tag values.
-_CONTROL = CONTROLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +89,7 @@ class SourceMapper:
         excluded = 0
         render_id = self.end_user.render
         exclude = self.exclude
-        control = _CONTROL.search
+        control = CONTROLS.search
         for rec in records:
             raw_id = render_id(rec.attributes)
             if raw_id is None:
@@ -218,7 +217,7 @@ class SourceMapper:
 
 
 def _bad_id(end_user: str) -> str | None:
-    if _CONTROL.search(end_user):
+    if CONTROLS.search(end_user):
         return "contains control characters (C0, C1 or bidirectional)"
     if len(end_user) > MAX_ID_LENGTH:
         return f"is longer than {MAX_ID_LENGTH} characters"

@@ -24,10 +24,6 @@ _BIDI_ONLY = re.compile(f"[{_BIDI}]")
 _IN_JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")
 
 
-def has_controls(text: str) -> bool:
-    return CONTROLS.search(text) is not None
-
-
 def strip_controls(text: str) -> str:
     """A directory value made safe to store and show: C0/C1 controls become spaces
     (a tab or newline separated words), bidi formatting characters are removed."""

@@ -20,7 +20,6 @@ import httpx
 
 from syncd import log
 from syncd.core.model import NebulyUser, id_key
-from syncd.memory import gc_paused
 from syncd.nebuly.errors import NebulyAuthError, NebulyError, NebulyUnavailable, Stopped
 from syncd.nebuly.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 from syncd.nebuly.wire import (
@@ -39,7 +38,7 @@ from syncd.pace import Every
 
 # The names other packages have always imported from here, wherever they now live.
 __all__ = ["NebulyAuthError", "NebulyClient", "NebulyError", "NebulyUnavailable", "Roster",
-           "Stopped", "WriteOutcome", "decode_roster", "gc_paused", "make_http_client"]
+           "Stopped", "WriteOutcome", "decode_roster", "make_http_client"]
 
 
 @dataclass(frozen=True, slots=True)
