@@ -96,9 +96,9 @@ def _run_rows(state: StateDir) -> list[dict[str, Any]]:
     problems: list[str] = []
     for run_id in state.list_runs():
         try:
-            changes = state.load_run(run_id)
+            meta, changes = state.load_run_with_meta(run_id)
             counts = Counter(action for action, _, _ in changes)
-            rows.append({"run_id": run_id, **state.run_meta(run_id), "changes": len(changes),
+            rows.append({"run_id": run_id, **meta, "changes": len(changes),
                          **{a: counts[a] for a in _ACTIONS},
                          "summary": ", ".join(f"{counts[a]} {a}" for a in _ACTIONS
                                               if counts[a]) or "-"})

@@ -169,13 +169,14 @@ class StateDir:
         })
         return path
 
-    def run_meta(self, run_id: str) -> dict[str, Any]:
-        """When a run was recorded, its kind (sync, approve, rollback) and what it undid."""
-        _, doc = self._load("runs", run_id)
-        return {k: doc.get(k) for k in ("recorded_at", "kind", "rollback_of")}
-
     def load_run(self, run_id: str) -> list[tuple[str, NebulyUser | None, NebulyUser | None]]:
         """Raises StateError naming the file when it is missing or malformed."""
+        return self.load_run_with_meta(run_id)[1]
+
+    def load_run_with_meta(self, run_id: str) -> tuple[
+            dict[str, Any], list[tuple[str, NebulyUser | None, NebulyUser | None]]]:
+        """The run's changes, and when it was recorded, its kind (sync, approve,
+        rollback) and what it undid: one read of the file for both."""
         path, doc = self._load("runs", run_id)
         try:
             _check_header(doc, "run_id", run_id, "run")
@@ -188,7 +189,7 @@ class StateDir:
                                 before, after))
         except _SHAPE_ERRORS as exc:
             raise _unreadable(path, exc) from None
-        return changes
+        return {k: doc.get(k) for k in ("recorded_at", "kind", "rollback_of")}, changes
 
     def list_runs(self) -> list[str]:
         """Recorded run ids, oldest first (the files are not read)."""
