@@ -277,9 +277,9 @@ class Daemon:
             self.metrics.config_reloaded(False)
             return self.config
         self.metrics.config_reloaded(True)
-        self.metrics.observe_config(new)
         if new == self.config:
-            return new
+            return new  # its gauges are the ones observed for the config it equals
+        self.metrics.observe_config(new)
         old = self.config
         changed = [k for k in SyncdConfig.model_fields if getattr(new, k) != getattr(old, k)]
         self.log.info("config.reloaded", config=str(self.config_path), changed=changed)
