@@ -110,6 +110,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def modules_imported_by(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (what a start pays for)."""
+    done = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(*sys.modules)"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return set(done.stdout.split())
+
+
 @pytest.fixture
 def standin() -> Iterator[NebulyStandIn]:
     server = NebulyStandIn(api_key=CANARY_API_KEY)

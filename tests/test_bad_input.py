@@ -98,9 +98,10 @@ BAD_CONFIGS = [
               _add("  - {name: hr, type: csv, path: r.csv, end_user: '{email}'}\n"),
               "source name 'hr' is used twice"),
     BadConfig("source-type-missing", _sub("    type: csv\n", ""),
-              "sources[0]: Unable to extract tag using discriminator 'type'"),
+              "sources[0].type: field required"),
     BadConfig("source-type-unknown", _sub("type: csv", "type: ldif"),
-              "sources[0]: Input tag 'ldif'"),
+              "sources[0].type: expected one of 'csv', 'ldap', 'entra', 'okta' or 'google'; "
+              "got 'ldif'"),
     BadConfig("sources-is-a-mapping",
               lambda t: t.split("sources:")[0] + "sources: {name: hr, type: csv}\n",
               "sources: Input should be a valid list"),

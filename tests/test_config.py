@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config.model import ConfigError, load_config, parse_config
-from tests.conftest import CANARY_API_KEY
+from syncd.config.model import ConfigError, NebulyConfig, SyncdConfig, load_config, parse_config
+from tests.conftest import CANARY_API_KEY, modules_imported_by
 
 ACCEPTANCE = """
 nebuly:
@@ -78,7 +78,13 @@ def test_region_picks_the_host() -> None:
     (MINIMAL.replace("{api_key: k}", "{api_key: k, api_key_file: /x}"),
      "nebuly: give api_key or api_key_file, not both"),
     ("nebuly: {api_key: k}\nsources: []", "sources: List should have at least 1 item"),
-    (MINIMAL.replace("type: csv", "type: excel"), "sources[0]: Input tag 'excel'"),
+    (MINIMAL.replace("type: csv", "type: excel"),
+     "sources[0].type: expected one of 'csv', 'ldap', 'entra', 'okta' or 'google'; got 'excel'"),
+    (MINIMAL.replace("type: csv", "type: ldaps"),
+     "got 'ldaps'; did you mean ldap?"),
+    (MINIMAL.replace("type: csv, ", ""), "sources[0].type: field required"),
+    ("nebuly: {api_key: k}\nsources: [hr.csv]",
+     "sources[0]: Input should be a valid dictionary or object to extract fields from"),
     (MINIMAL.replace("r.csv,", "r.csv, exclude_ids: ['('],"),
      "sources[0].exclude_ids: '(' is not a valid regular expression"),
     (MINIMAL + "policy: {source_precedence: [ldap]}",
@@ -177,3 +183,23 @@ def test_schema_command() -> None:
     done = run_cli("schema")
     schema = json.loads(done.stdout)
     assert done.returncode == 0 and {"nebuly", "sources"} <= set(schema["properties"])
+
+
+def test_a_config_loads_only_the_source_types_it_names() -> None:
+    # Every start pays for what it imports: a CSV-only config must not import (nor
+    # build the config models of) the LDAP, Entra, Okta and Google sources.
+    loaded = modules_imported_by(
+        "from syncd.config.model import parse_config\n"
+        "from syncd.config.security import insecure_transports\n"
+        "from syncd.sources.factory import build_source\n"
+        "cfg = parse_config('''nebuly: {api_key: k}\n"
+        "sources: [{name: hr, type: csv, path: r.csv, end_user: '{email}'}]''')\n"
+        "build_source(cfg.sources[0]); insecure_transports(cfg)\n")
+    configs = {m for m in loaded if m.startswith("syncd.sources.") and m.endswith(".config")}
+    assert configs == {"syncd.sources.csv.config"}
+
+
+def test_a_source_built_in_code_is_taken_as_it_is() -> None:
+    csv = parse_config(MINIMAL).sources[0]
+    again = SyncdConfig(nebuly=NebulyConfig(api_key="k"), sources=[csv])
+    assert again.sources[0] is csv

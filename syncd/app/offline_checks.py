@@ -10,15 +10,17 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.config.model import SyncdConfig
 from syncd.config.secrets import read_secret
 from syncd.core.templates import template_problems
 from syncd.sources.base import SourceError
 from syncd.sources.config_base import SourceConfigBase
-from syncd.sources.csv.config import CsvSourceConfig
 from syncd.sources.factory import missing_extra
-from syncd.sources.ldap.config import LdapSourceConfig
+
+if TYPE_CHECKING:
+    from syncd.sources.csv.config import CsvSourceConfig
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,10 @@ def offline_checks(config: SyncdConfig, *, read_csv: bool = True) -> OfflineChec
         if (extra := missing_extra(source)) is not None:
             problems.append(f"{where}: {extra}")
         problems += [f"{where}.{p}" for p in _file_problems(source)]
-        if isinstance(source, LdapSourceConfig):
+        if source.type == "ldap":
             for name in ("base_dn", "groups", "exclude_groups"):
                 problems += [f"{where}.{p}" for p in dn_problems(name, getattr(source, name))]
-        if isinstance(source, CsvSourceConfig) and read_csv:
+        if source.type == "csv" and read_csv:
             _read_csv(source, where, check)
     if config.state_dir is not None and (problem := state_dir_problem(config.state_dir)):
         problems.append(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -34,11 +34,11 @@ from syncd.config.types import Duration, LimitValue, parse_limit
 from syncd.config.urls import is_loopback, userinfo_problem
 from syncd.core.model import IdCase
 from syncd.net import trust_context
-from syncd.sources.csv.config import CsvSourceConfig
-from syncd.sources.entra.config import EntraSourceConfig
-from syncd.sources.google.config import GoogleSourceConfig
-from syncd.sources.ldap.config import LdapSourceConfig
-from syncd.sources.okta.config import OktaSourceConfig
+from syncd.sources.config_base import SourceConfigBase
+from syncd.sources.kinds import LazySourceConfig
+
+if TYPE_CHECKING:
+    from syncd.sources.kinds import AnySourceConfig
 
 __all__ = ["ConfigError", "NebulyConfig", "SyncdConfig", "json_schema", "load_config",
            "parse_config"]
@@ -212,11 +212,11 @@ class HealthConfig(BaseModel):
         description="/readyz fails when the last successful run is older than this many intervals")
 
 
-SourceConfig = Annotated[
-    CsvSourceConfig | LdapSourceConfig | EntraSourceConfig | OktaSourceConfig
-    | GoogleSourceConfig,
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    SourceConfig = AnySourceConfig
+else:
+    # Each entry is validated by the model its `type` names, imported on demand.
+    SourceConfig = Annotated[SourceConfigBase, LazySourceConfig]
 
 
 class SyncdConfig(BaseModel):

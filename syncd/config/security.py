@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from syncd.config.model import SyncdConfig
 from syncd.config.urls import is_loopback
-from syncd.sources.ldap.config import LdapSourceConfig
 
 EVENT = "security.insecure_transport"
 # Stable names: the `setting` field of the event and the label of the metric.
@@ -40,7 +39,7 @@ def insecure_transports(config: SyncdConfig) -> tuple[Insecure, ...]:
             "nebuly.allow_plaintext", "nebuly", "base_url", None,
             "plain http:// to Nebuly: the API key and the roster travel unencrypted"))
     for i, source in enumerate(config.sources):
-        if not isinstance(source, LdapSourceConfig):
+        if source.type != "ldap":
             continue
         where = f"sources[{i}]"
         if not source.tls_verify:

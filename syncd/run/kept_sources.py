@@ -12,13 +12,16 @@ Sources that keep nothing are built fresh for every run, as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import structlog
 
 from syncd.sources.base import Source
 from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
+
+if TYPE_CHECKING:
+    from syncd.sources.kinds import AnySourceConfig
 
 log = structlog.get_logger(__name__)
 
@@ -37,11 +40,11 @@ class KeepableSource(Source, Protocol):
 class KeptSources:
     """Builds the sources of each run, keeping those that can be kept; `close()` at the end."""
 
-    def __init__(self, build: Callable[[SourceConfigBase], Source] = build_source) -> None:
+    def __init__(self, build: Callable[[AnySourceConfig], Source] = build_source) -> None:
         self._build = build
         self._kept: dict[str, tuple[SourceConfigBase, KeepableSource]] = {}
 
-    def build(self, config: SourceConfigBase) -> Source:
+    def build(self, config: AnySourceConfig) -> Source:
         """The source for `config`: the kept one when its config is unchanged."""
         held = self._kept.get(config.name)
         if held is not None:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -51,10 +51,12 @@ from syncd.run.settle import replan_by_run_rules, settle_unconfirmed
 from syncd.run.state import StateDir, StateError
 from syncd.run.status_record import record_run
 from syncd.sources.base import Source, SourceError
-from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
 
-SourceBuilder = Callable[[SourceConfigBase], Source]
+if TYPE_CHECKING:
+    from syncd.sources.kinds import AnySourceConfig
+
+SourceBuilder = Callable[["AnySourceConfig"], Source]
 
 __all__ = ["ExitCode", "OperatorResult", "RunReport", "SourceStats", "approve", "preview",
            "rollback", "run_once"]

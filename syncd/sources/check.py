@@ -9,11 +9,14 @@ field (`sources[0].groups[1]: no such group ...`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from syncd.sources.base import SourceError
-from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.factory import build_source
-from syncd.sources.ldap.config import LdapSourceConfig
+
+if TYPE_CHECKING:
+    from syncd.sources.kinds import AnySourceConfig
+    from syncd.sources.ldap.config import LdapSourceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +25,9 @@ class SourceCheck:
     problems: tuple[str, ...]  # one line each, prefixed with the field's path
 
 
-def check_source(index: int, config: SourceConfigBase) -> SourceCheck:
+def check_source(index: int, config: AnySourceConfig) -> SourceCheck:
     where = f"sources[{index}]"
-    if isinstance(config, LdapSourceConfig):
+    if config.type == "ldap":
         return _check_ldap(where, config)
     try:
         read = build_source(config).read()

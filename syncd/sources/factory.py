@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.sources.base import Source
-from syncd.sources.config_base import SourceConfigBase
-from syncd.sources.csv.config import CsvSourceConfig
-from syncd.sources.entra.config import EntraSourceConfig
-from syncd.sources.google.config import GoogleSourceConfig
-from syncd.sources.ldap.config import LdapSourceConfig
-from syncd.sources.okta.config import OktaSourceConfig
+
+if TYPE_CHECKING:
+    from syncd.sources.kinds import AnySourceConfig
 
 
 class MissingExtra(ValueError):
@@ -33,21 +31,21 @@ def _installed(module: str) -> bool:
 _GOOGLE_MODULES = ("googleapiclient", "google.auth", "google_auth_httplib2", "httplib2")
 
 
-def missing_extra(config: SourceConfigBase) -> str | None:
+def missing_extra(config: AnySourceConfig) -> str | None:
     """Why this source cannot run on this install, naming the `pip install`, or None.
     find_spec only: checking must not pay for importing the libraries."""
     extra, what = None, ""
-    if isinstance(config, EntraSourceConfig):
+    if config.type == "entra":
         if not all(_installed(m) for m in ("msgraph", "azure.identity")):
             extra, what = "entra", "an Entra ID source needs the Microsoft Graph SDK"
-    elif isinstance(config, OktaSourceConfig):
+    elif config.type == "okta":
         if not all(_installed(m) for m in ("okta", "aiohttp")):
             extra, what = "okta", "an Okta source needs the okta SDK"
-    elif isinstance(config, GoogleSourceConfig):
+    elif config.type == "google":
         if not all(_installed(m) for m in _GOOGLE_MODULES):
             extra, what = "google", ("a Google Workspace source needs google-api-python-client "
                                      "and google-auth")
-    elif (isinstance(config, LdapSourceConfig) and config.backend == "python-ldap"
+    elif (config.type == "ldap" and config.backend == "python-ldap"
           and not _installed("ldap")):
         extra, what = "ldap-fast", "backend: python-ldap needs python-ldap"
     if extra is None:
@@ -56,28 +54,30 @@ def missing_extra(config: SourceConfigBase) -> str | None:
             f"run pip install 'syncd[{extra}]' (the full container image has every extra)")
 
 
-def build_source(config: SourceConfigBase) -> Source:
-    """Raises MissingExtra when the source's libraries are not installed."""
+def build_source(config: AnySourceConfig) -> Source:
+    """Raises MissingExtra when the source's libraries are not installed.
+
+    Dispatches on `type`, so only the configured types' code is ever imported."""
     if (problem := missing_extra(config)) is not None:
         raise MissingExtra(problem)
-    if isinstance(config, CsvSourceConfig):
+    if config.type == "csv":
         from syncd.sources.csv.source import CsvSource
 
         return CsvSource(config)
-    if isinstance(config, LdapSourceConfig):
+    if config.type == "ldap":
         from syncd.sources.ldap.source import LdapSource
 
         return LdapSource(config)
-    if isinstance(config, EntraSourceConfig):
+    if config.type == "entra":
         from syncd.sources.entra.source import EntraSource
 
         return EntraSource(config)
-    if isinstance(config, OktaSourceConfig):
+    if config.type == "okta":
         from syncd.sources.okta.source import OktaSource
 
         return OktaSource(config)
-    if isinstance(config, GoogleSourceConfig):
+    if config.type == "google":
         from syncd.sources.google.source import GoogleSource
 
         return GoogleSource(config)
-    raise TypeError(f"no source for {type(config).__name__}")
+    raise TypeError(f"no source for type {config.type!r}")
