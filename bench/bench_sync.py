@@ -58,6 +58,8 @@ OLD_DATE = "2025-01-01"
 
 PEOPLE = "ou=people,dc=corp,dc=example"
 SERVICE_DN = "cn=syncd,ou=service,dc=corp,dc=example"
+# syncd's python-ldap backend paging through the same search, and nothing more.
+FLOOR = "python-ldap read only"
 SERVICE_PASSWORD = "service-password"  # the throwaway server's account (tests/slapd.py)
 FILTER = "(&(objectClass=inetOrgPerson)(!(pwdAccountLockedTime=*)))"  # what our source sends
 # What the source requests for the templates below (+ the ppolicy lock attribute).
@@ -419,6 +421,14 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(f"  r{round_no} {'ldapsearch':28s} wall {res['wall']:6.2f}s "
                       f"cpu {res['cpu']:6.2f}s rss {res['rss_mib']:6.0f} MiB | "
                       f"{res['entries']} entries", flush=True)
+                if args.transport == "plain":  # the floor script speaks plain LDAP only
+                    res = measure([sys.executable, str(ROOT / "bench" / "ldap_floor.py"), url,
+                                   SERVICE_DN, SERVICE_PASSWORD, PEOPLE, FILTER,
+                                   *LDAP_ATTRIBUTES])
+                    results.setdefault(FLOOR, []).append(res)
+                    print(f"  r{round_no} {FLOOR:28s} wall {res['wall']:6.2f}s "
+                          f"cpu {res['cpu']:6.2f}s rss {res['rss_mib']:6.0f} MiB | "
+                          f"{int(res['stdout'])} entries", flush=True)
             for kind in decoders:
                 res = measure([sys.executable, __file__, "--decode", kind, str(body_path)],
                               {**os.environ, "PYTHONPATH": args.baseline_tree}
@@ -472,6 +482,13 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                           f"{row['wall'] / by['ldapsearch']['wall']:.2f}x; "
                           f"read phase / ldapsearch = "
                           f"{row['read_s'] / by['ldapsearch']['wall']:.2f}x")
+                    if FLOOR in by:
+                        print(f"  {key} wall / {FLOOR} wall = "
+                              f"{row['wall'] / by[FLOOR]['wall']:.2f}x")
+            if FLOOR in by:
+                print(f"  {FLOOR} wall / ldapsearch wall = "
+                      f"{by[FLOOR]['wall'] / by['ldapsearch']['wall']:.2f}x (the floor of a "
+                      "read in Python)")
         for key, row in by.items():
             base_row = by.get(f"{key} @base")
             if base_row and key.startswith("syncd"):
