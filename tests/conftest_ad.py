@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from syncd.sources.base import SourceError
+from syncd.sources.base import Source, SourceError
 from syncd.sources.ldap.config import LdapSourceConfig
-from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_API_KEY
 from tests.samba_dc import BASE, SambaDC, samba_available
 
@@ -121,12 +120,12 @@ def ad_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
         dc.stop()
 
 
-def names(source: LdapSource) -> set[str]:
+def names(source: Source) -> set[str]:
     """The sAMAccountNames a read returns."""
     return {r.attributes["samaccountname"] for r in source.read().records}
 
 
-def read_error(source: LdapSource) -> str:
+def read_error(source: Source) -> str:
     with pytest.raises(SourceError) as info:
         source.read()
     return str(info.value)

@@ -8,12 +8,14 @@ conftest's pytest_plugins.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from syncd.sources.base import NO_PROGRESS, ReadProgress, Source, SourceRead
 from syncd.sources.ldap.backends import python_ldap_available
 from syncd.sources.ldap.config import LdapSourceConfig
 from tests.slapd import (
@@ -27,6 +29,33 @@ from tests.slapd import (
     slapd_available,
     user_ldif,
 )
+
+
+@dataclass(frozen=True)
+class AfterEachPage:
+    """A source whose read runs `hook(entries)` after each page the source reports,
+    on top of the run's own progress: how a test fails a server mid-read."""
+
+    source: Source
+    hook: Callable[[int], None]
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def read(self, progress: ReadProgress = NO_PROGRESS) -> SourceRead:
+        return self.source.read(_Both(progress, self.hook))
+
+
+@dataclass(frozen=True)
+class _Both:
+    progress: ReadProgress
+    hook: Callable[[int], None]
+
+    def page(self, records: int) -> None:
+        self.progress.page(records)
+        self.hook(records)
+
 
 needs_slapd = pytest.mark.skipif(not slapd_available(), reason="slapd/ldap-utils not installed")
 

@@ -26,7 +26,10 @@ from tests.conftest_ad import (
     names,
     read_error,
 )
-from tests.conftest_ldap import backend_fixture  # noqa: F401  (fixture "backend")
+from tests.conftest_ldap import (
+    AfterEachPage,
+    backend_fixture,  # noqa: F401  (fixture "backend")
+)
 from tests.samba_dc import BASE, SambaDC
 
 TYPO = group_dn("ai-pliot")
@@ -166,7 +169,7 @@ def test_a_dc_stopped_mid_read_writes_nothing(ad: SambaDC, tmp_path: Path,
 
     try:
         second = run_once(config, today=date(2026, 12, 2), sources=[
-            LdapSource(source_config, on_page=stop_after_first_page)])
+            AfterEachPage(LdapSource(source_config), stop_after_first_page)])
     finally:
         ad.start()
     assert second.exit_code == ExitCode.SOURCE_FAILED

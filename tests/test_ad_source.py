@@ -28,7 +28,10 @@ from tests.conftest_ad import (
     read_error,
     sam,
 )
-from tests.conftest_ldap import backend_fixture  # noqa: F401  (fixture "backend")
+from tests.conftest_ldap import (
+    AfterEachPage,
+    backend_fixture,  # noqa: F401  (fixture "backend")
+)
 from tests.samba_dc import BASE, SambaDC
 
 # --- the preset ----------------------------------------------------------------------
@@ -69,9 +72,9 @@ def test_object_guid_and_sid_as_ids(ad: SambaDC, backend: str) -> None:
 def test_paging_past_a_thousand(ad: SambaDC, backend: str) -> None:
     # AD serves at most MaxPageSize (1000) entries a page; 1,640 people take two.
     pages: list[int] = []
-    source = LdapSource(ad_config(ad, backend, page_size=1000), on_page=pages.append)
+    source = AfterEachPage(LdapSource(ad_config(ad, backend, page_size=1000)), pages.append)
     assert names(source) == ELIGIBLE
-    assert pages == [1000, len(ELIGIBLE)]
+    assert pages == [1000, len(ELIGIBLE) - 1000]
 
 
 # --- group scope ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from syncd.sources.ldap.config import LdapSourceConfig
 from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_API_KEY
 from tests.conftest_ldap import (
+    AfterEachPage,
     group_dn,
     needs_slapd,
     slapd_factory_fixture,  # noqa: F401  (fixture "slapd_factory")
@@ -109,7 +110,7 @@ def test_ldap_to_nebuly(tmp_path: Path, standin: NebulyStandIn,
     source_config = config.sources[0]
     assert isinstance(source_config, LdapSourceConfig)
     third = run_once(config, today=TODAY,
-                     sources=[LdapSource(source_config, on_page=stop_after_first_page)])
+                     sources=[AfterEachPage(LdapSource(source_config), stop_after_first_page)])
     assert third.exit_code == ExitCode.SOURCE_FAILED
     assert third.error is not None and "failed part-way" in third.error
     assert standin.write_calls() == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sources.base import SourceError
+from syncd.sources.base import Source, SourceError
 from syncd.sources.ldap.source import LdapSource
 from tests.conftest import CANARY_PASSWORD
 from tests.conftest_ldap import (
@@ -21,6 +21,7 @@ from tests.conftest_ldap import (
     N_USERS,
     PILOT_DIRECT,
     PILOT_NESTED,
+    AfterEachPage,
     backend_fixture,  # noqa: F401  (fixture "backend": both backends)
     corp_fixture,  # noqa: F401  (fixture "corp")
     corp_ldif,
@@ -41,7 +42,7 @@ def uids(source: LdapSource) -> set[str]:
     return {r.attributes["uid"] for r in source.read().records}
 
 
-def read_error(source: LdapSource) -> SourceError:
+def read_error(source: Source) -> SourceError:
     with pytest.raises(SourceError) as info:
         source.read()
     return info.value
@@ -218,7 +219,7 @@ def test_server_lost_after_the_first_page_fails_the_read(
         if len(pages) == 1:
             server.stop(kill=how == "kill")
 
-    source = LdapSource(source_config(server, backend, page_size=50), on_page=after_page)
+    source = AfterEachPage(LdapSource(source_config(server, backend, page_size=50)), after_page)
     message = str(read_error(source))
     # python-ldap asks for the next page before the caller sees this one, so the
     # page in flight when the server stopped may still arrive; none after it can.
@@ -236,8 +237,8 @@ def test_a_server_that_hangs_mid_read_times_out(
         if count == 50:
             os.kill(pid, signal.SIGSTOP)  # alive but silent: only the timeout can end it
 
-    source = LdapSource(source_config(server, backend, page_size=50, timeout="1s"),
-                        on_page=after_page)
+    source = AfterEachPage(
+        LdapSource(source_config(server, backend, page_size=50, timeout="1s")), after_page)
     try:
         assert "failed part-way" in str(read_error(source))
     finally:

@@ -9,7 +9,6 @@ departures downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -42,8 +41,6 @@ from syncd.sources.ldap.values import (
     normalise_dn,
     search_filter,
 )
-
-PageCallback = Callable[[int], None]
 
 logger = log.get_logger()
 
@@ -95,17 +92,14 @@ def search_plan(config: LdapSourceConfig) -> SearchPlan:
 class LdapSource:
     """Reads users from LDAP or AD. One connection per read(); nothing is cached.
 
-    `on_page` (optional) is called after each page with the number of entries
-    read so far: progress for logs/metrics, and the hook tests use to fail a
-    server mid-read.
+    The read's `progress` is told after each page (the run's progress events).
     """
 
-    def __init__(self, config: LdapSourceConfig, *, on_page: PageCallback | None = None) -> None:
+    def __init__(self, config: LdapSourceConfig) -> None:
         self.config = config
         self.plan = search_plan(config)
         self.rules = ValueRules(config.multi_value, config.join_separator,
                                 {**BUILTIN_BINARY, **config.binary_attributes})
-        self._on_page = on_page
         self._groups = GroupReader(config.name, config.member_attribute.lower(),
                                    config.nested_groups, config.preset == "active-directory")
         # Entries become records as they arrive (the per-entry hot path).
@@ -309,8 +303,6 @@ class LdapSource:
                             if record is not None:
                                 entries[key] = record
                     progress.page(len(page.entries))
-                    if self._on_page is not None:
-                        self._on_page(len(entries))
         except LdapFailure as exc:
             if not started and exc.code == ADMIN_LIMIT_EXCEEDED and size > 1:
                 logger.debug("source.page_size_refused", source=self.name, base_dn=base,
