@@ -160,13 +160,11 @@ class EntraSource(AsyncJsonApiSource):
             filter_ = None if config.include_disabled else "accountEnabled eq true"
             request = graph.users_request(self.select, filter_, config.page_size)
             await self._gather(read, request, "users", found)
-        for group_id in config.exclude_groups:
-            request = graph.group_users_request(group_id, ["id"], config.page_size)
-            what = f"members of group {group_id} (exclude_groups)"
-            async for page in self._pages(read, request, what):
-                for user in page:
-                    if found.pop(str(user.get("id")), None) is not None:
-                        read.tally.excluded_by_group += 1
+        if config.exclude_groups:
+            excluded = await self._member_ids(read, config.exclude_groups, " (exclude_groups)")
+            for user_id in excluded & found.keys():
+                del found[user_id]
+                read.tally.excluded_by_group += 1
         return list(found.values())
 
     async def _collect_app(self, read: _Read) -> dict[str, SourceRecord]:
@@ -185,15 +183,21 @@ class EntraSource(AsyncJsonApiSource):
         found, assigned = await collect_app_users(config, graph, self.select, pages, gather)
         tally.ignored_principals = assigned.ignored
         if config.groups:
-            allowed: set[str] = set()
-            for group_id in config.groups:
-                request = graph.group_users_request(group_id, ["id"], config.page_size)
-                async for page in self._pages(read, request, f"members of group {group_id}"):
-                    allowed.update(str(user.get("id")) for user in page)
+            allowed = await self._member_ids(read, config.groups)
             kept = {uid: rec for uid, rec in found.items() if uid in allowed}
             tally.outside_groups = len(found) - len(kept)
             found = kept
         return found
+
+    async def _member_ids(self, read: _Read, group_ids: Sequence[str], why: str = ""
+                          ) -> set[str]:
+        """The object ids of the members of `group_ids` (nested members included)."""
+        ids: set[str] = set()
+        for group_id in group_ids:
+            request = read.graph.group_users_request(group_id, ["id"], self.config.page_size)
+            async for page in self._pages(read, request, f"members of group {group_id}{why}"):
+                ids.update(str(user.get("id")) for user in page)
+        return ids
 
     async def _gather(self, read: _Read, request: RequestInformation, what: str,
                       found: dict[str, SourceRecord]) -> None:
