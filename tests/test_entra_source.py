@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,6 +165,14 @@ def test_exclude_groups(graph: Entra) -> None:
     assert upns(everyone) == members(range(10, N_USERS))
     exclusion = [s for s in graph.standin.seen if CONTRACT in s.path]
     assert exclusion and exclusion[0].query["$select"] == "id"
+
+
+def test_the_read_event_counts_each_excluded_person_once(
+        graph: Entra, _logs_without_secrets: list[dict[str, Any]]) -> None:
+    # CONTRACT is users 0-9; listing it twice must not count them twice.
+    read(graph, exclude_groups=[CONTRACT, CONTRACT])
+    events = [e for e in _logs_without_secrets if e["event"] == "entra_read"]
+    assert events[-1]["excluded_by_group"] == len(members(range(10)))
 
 
 def test_unknown_group_is_a_source_error(graph: Entra) -> None:
