@@ -1,12 +1,13 @@
-"""The floor of an LDAP read in Python: syncd's python-ldap backend, and nothing else.
+"""An LDAP read in Python and nothing else: syncd's python-ldap backend paging through a search.
 
-    python bench/ldap_floor.py URL BIND_DN PASSWORD BASE FILTER ATTRIBUTE...
+    python bench/ldap_pager.py URL BIND_DN PASSWORD BASE FILTER ATTRIBUTE...
 
 Connects, binds and pages through the search exactly as an LDAP source does (page
 size 1000, the next page asked for before this one is handed over), but builds no
 record, maps no one and plans nothing; prints the number of entries. bench_sync.py
-runs it as a whole process beside `ldapsearch` and `syncd once`: what syncd adds
-to a read is its wall time minus this one's.
+runs it as a whole process beside `ldapsearch` and `syncd once`: its CPU is what
+any Python reader over python-ldap pays (libldap, and the entries built as Python
+objects); syncd's CPU beyond it is syncd's own work.
 """
 
 from __future__ import annotations
