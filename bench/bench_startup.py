@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,13 +43,17 @@ def write_files(work: Path, url: str) -> Path:
     return config
 
 
-def wall(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of `cmd` in its own process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, check=False, env=env)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {done.stderr.decode(errors='replace')[-800:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def imported_heavy(python: str, config: Path) -> list[str]:
@@ -82,34 +87,56 @@ def main() -> int:
                              "the dev venv also holds rich, click and pygments, which httpx "
                              "and structlog import when they are installed")
     parser.add_argument("--tmp", default="/tmp/syncd-bench", help="bytecode cache goes here")
+    parser.add_argument("--baseline-tree", default="",
+                        help="a copy of an older syncd/ (`git archive REV syncd | tar -x -C "
+                             "DIR`): also time its validate and once, same rounds (@base)")
     args = parser.parse_args()
-    compiled_bytecode(Path(args.tmp), [ROOT / "syncd"])
+    compiled_bytecode(Path(args.tmp), [ROOT / "syncd"] + (
+        [Path(args.baseline_tree) / "syncd"] if args.baseline_tree else []))
     python = args.python or sys.executable
     if args.python:
         os.environ["PYTHONPATH"] = str(ROOT)
     syncd = [python, "-m", "syncd.app.cli"] if args.python else [SYNCD]
+    base_env = {**os.environ, "PYTHONPATH": args.baseline_tree}
     standin = StandIn()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
             config = write_files(Path(tmp), standin.url)
-            commands = {
-                "python -c pass": [python, "-c", "pass"],
-                "syncd --help": [*syncd, "--help"],
-                "syncd validate (csv)": [*syncd, "validate", "--config", str(config)],
-                "syncd once (csv, 1 person)": [*syncd, "once", "--config", str(config)],
+            commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
+                "python -c pass": ([python, "-c", "pass"], None),
+                "syncd --help": ([*syncd, "--help"], None),
+                "syncd validate (csv)": ([*syncd, "validate", "--config", str(config)], None),
+                "syncd once (csv, 1 person)": ([*syncd, "once", "--config", str(config)], None),
             }
-            times: dict[str, list[float]] = {name: [] for name in commands}
+            if args.baseline_tree:
+                base = [python, "-m", "syncd.app.cli"]
+                commands["syncd validate (csv) @base"] = (
+                    [*base, "validate", "--config", str(config)], base_env)
+                commands["syncd once (csv, 1 person) @base"] = (
+                    [*base, "once", "--config", str(config)], base_env)
+            walls: dict[str, list[float]] = {name: [] for name in commands}
+            cpus: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
-                for name, cmd in commands.items():
-                    times[name].append(wall(cmd))
-            floor = statistics.median(times["python -c pass"])
+                for name, (cmd, env) in commands.items():
+                    seconds, cpu = timed(cmd, env)
+                    walls[name].append(seconds)
+                    cpus[name].append(cpu)
+            floor = statistics.median(walls["python -c pass"])
             print(f"{python}, {os.cpu_count()} CPUs, load average "
                   f"{os.getloadavg()[0]:.1f}; medians of {args.rounds} interleaved rounds "
-                  "(wall, own process):")
-            for name, values in times.items():
+                  "(wall and CPU, own process):")
+            for name, values in walls.items():
                 median = statistics.median(values)
-                print(f"  {name:28s} {median:6.3f}s  (+{median - floor:.3f}s over the "
-                      f"interpreter; min {min(values):.3f}s, max {max(values):.3f}s)")
+                print(f"  {name:34s} {median:6.3f}s  (+{median - floor:.3f}s over the "
+                      f"interpreter; min {min(values):.3f}s, max {max(values):.3f}s; "
+                      f"CPU {statistics.median(cpus[name]):.3f}s)")
+            for name in ("syncd validate (csv)", "syncd once (csv, 1 person)"):
+                if f"{name} @base" in walls:
+                    now, before = (statistics.median(walls[k]) for k in (name, f"{name} @base"))
+                    now_cpu, before_cpu = (statistics.median(cpus[k])
+                                           for k in (name, f"{name} @base"))
+                    print(f"  {name}: now / baseline = wall {now / before:.2f}x, "
+                          f"CPU {now_cpu / before_cpu:.2f}x")
             heavy = imported_heavy(python, config)
             print(f"\nheavy libraries a CSV-only `syncd once` imports: {heavy or 'none'} "
                   f"(checked: {', '.join(HEAVY)})")
