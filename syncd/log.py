@@ -55,6 +55,17 @@ def redact_text(text: str) -> str:
     return text
 
 
+def safe_text(text: str) -> str:
+    """`text` fit for a terminal: registered secrets masked, then every control and
+    bidi character escaped. Every message syncd writes to stderr (a config problem, a
+    source error, an internal error) goes through this.
+
+    The order matters: escaping first would rewrite a secret that contains a control
+    character (a tab, a newline in a PEM key) as `\\x09`, `\\x0a`, and the redactor,
+    looking for the secret as registered, would no longer find it."""
+    return escape_controls(redact_text(text))
+
+
 def _map_text(value: Any, change: Callable[[str], str]) -> Any:
     """`value` with `change` applied to every string in it (and exceptions, as text)."""
     if isinstance(value, str):

@@ -5,12 +5,14 @@ controls went through the source sanitiser to Nebuly. Each test failed before it
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from standins.nebuly.server import NebulyStandIn
+from syncd import log
 from syncd.core.text import escape_controls, strip_controls
 from tests.conftest import config_text, person, roster, run_cli, write_csv
 
@@ -32,6 +34,15 @@ def test_7_escape_and_strip_rules() -> None:
     assert escape_controls(f"{C1_CSI}{RLO}moc.live@nna") == "\\x9b2J\\u202emoc.live@nna"
     assert escape_controls("Zürich, 東京, تهران") == "Zürich, 東京, تهران"
     assert strip_controls(f"Sa{RLO}les\x9bEMEA\x00") == "Sales EMEA"
+
+
+def test_7_a_message_for_stderr_is_masked_then_escaped() -> None:
+    """A secret with a newline in it (a PEM key's) is still found: escaped first, it
+    would read `\\x0a` and pass the redactor."""
+    token = secrets.token_hex(8)
+    log.register_secret(f"pem\nkey-{token}")
+    assert (log.safe_text(f"bad key pem\nkey-{token}{OSC_TITLE}")
+            == f"bad key {log.MASK}\\x1b]0;you have been pwned\\x07")
 
 
 @pytest.fixture

@@ -55,14 +55,14 @@ def _parser() -> argparse.ArgumentParser:
 def _load(path: Path) -> object:
     from syncd.config.model import ConfigError, load_config
     from syncd.core.text import escape_controls
-    from syncd.log import redact_text
+    from syncd.log import safe_text
 
     try:
         return load_config(path)
     except ConfigError as exc:
         sys.stderr.write(f"syncd: {escape_controls(str(path))} is not a usable config:\n")
         for problem in exc.problems:
-            sys.stderr.write(f"  {escape_controls(redact_text(problem))}\n")
+            sys.stderr.write(f"  {safe_text(problem)}\n")
         raise SystemExit(2) from None
 
 
@@ -83,7 +83,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return int(handler(args))
     from syncd import log
     from syncd.config.model import SyncdConfig
-    from syncd.core.text import escape_controls
     from syncd.run.report import ExitCode
     from syncd.run.state import StateError
     from syncd.sources.base import SourceError
@@ -95,10 +94,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(handler(args, config))
     except (StateError, ValueError) as exc:  # an unusable state_dir, an unreadable key file
-        sys.stderr.write(f"syncd: {escape_controls(log.redact_text(str(exc)))}\n")
+        sys.stderr.write(f"syncd: {log.safe_text(str(exc))}\n")
         return int(ExitCode.CONFIG_ERROR)
     except SourceError as exc:
-        sys.stderr.write(f"syncd: {escape_controls(log.redact_text(str(exc)))}\n")
+        sys.stderr.write(f"syncd: {log.safe_text(str(exc))}\n")
         return int(ExitCode.SOURCE_FAILED)
 
 
@@ -116,11 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Exception as exc:  # the last line of defence: a message, never a traceback
-        from syncd.core.text import escape_controls
-        from syncd.log import redact_text
+        from syncd.log import safe_text
 
         sys.stderr.write(f"syncd: internal error: {type(exc).__name__}: "
-                         f"{escape_controls(redact_text(str(exc)))}\n"
+                         f"{safe_text(str(exc))}\n"
                          "Please report this with the command you ran.\n")
         return 1
 

@@ -109,11 +109,10 @@ def _run_rows(state: StateDir) -> list[dict[str, Any]]:
 
 
 def _warn(problems: list[str]) -> None:
-    from syncd.core.text import escape_controls
-    from syncd.log import redact_text
+    from syncd.log import safe_text
 
     for problem in problems:
-        sys.stderr.write(f"syncd: warning: {escape_controls(redact_text(problem))} (skipped)\n")
+        sys.stderr.write(f"syncd: warning: {safe_text(problem)} (skipped)\n")
 
 
 def _painter(args: argparse.Namespace) -> Painter:

@@ -47,8 +47,7 @@ def validate(args: argparse.Namespace, config: SyncdConfig) -> int:
     check = offline_checks(config, read_csv=not args.connect)
     if check.problems:
         sys.stderr.write(f"syncd: {escape_controls(str(args.config))} is not a usable config:\n")
-        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n"
-                              for p in check.problems)
+        sys.stderr.writelines(f"  {log.safe_text(p)}\n" for p in check.problems)
         return 2
     lines = [f"{args.config}: valid. Nebuly {config.nebuly.url} ({config.nebuly.api}), "
              f"policy {config.policy.mode}, max_deactivations {config.policy.max_deactivations}."]
@@ -83,7 +82,7 @@ def _connect_checks(config: SyncdConfig) -> int:
         problems.extend(result.problems)
     if problems:
         sys.stderr.write("syncd: a source cannot be read:\n")
-        sys.stderr.writelines(f"  {escape_controls(log.redact_text(p))}\n" for p in problems)
+        sys.stderr.writelines(f"  {log.safe_text(p)}\n" for p in problems)
         return 3
     return 0
 
