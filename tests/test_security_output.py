@@ -4,6 +4,7 @@ controls went through the source sanitiser to Nebuly. Each test failed before it
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from pathlib import Path
@@ -43,6 +44,30 @@ def test_7_a_message_for_stderr_is_masked_then_escaped() -> None:
     log.register_secret(f"pem\nkey-{token}")
     assert (log.safe_text(f"bad key pem\nkey-{token}{OSC_TITLE}")
             == f"bad key {log.MASK}\\x1b]0;you have been pwned\\x07")
+
+
+@pytest.mark.parametrize("view", ["console", "json"])
+def test_7_log_masks_then_escapes_values_nested_in_an_event(view: str) -> None:
+    """Both steps reach a dict or list inside an event field, on both views, and the
+    mask comes first: a secret with a tab in it, escaped first, would no longer match."""
+    token = secrets.token_hex(8)
+    secret = f"nested\tsecret-{token}"
+    log.register_secret(secret)
+    tag = f"Sales{OSC_TITLE}{C1_CSI}{RLO}"
+    stream = io.StringIO()
+    log.configure(view, "info", stream=stream, color="never")
+    log.get_logger().warning("hostile.event", detail={
+        "tags": [f"bind {secret} refused", tag], "inner": {"echo": (secret, CLEAR)}})
+    text = stream.getvalue()
+    assert token not in text, f"a nested secret reached the {view} log"
+    _assert_inert(text, f"the {view} log")
+    if view == "json":
+        assert json.loads(text)["detail"] == {
+            "tags": [f"bind {log.MASK} refused", tag], "inner": {"echo": [log.MASK, CLEAR]}}
+    else:  # the console shows a nested value as the repr of its escaped text
+        assert repr(f"bind {log.MASK} refused") in text
+        assert repr(escape_controls(tag)) in text
+        assert repr(escape_controls(CLEAR)) in text
 
 
 @pytest.fixture
