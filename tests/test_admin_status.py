@@ -48,6 +48,30 @@ def test_status_shows_the_last_run_the_pending_plan_and_what_it_blocks(
     assert f"syncd approve {report.pending_plan} --config {cfg} --dry-run" in text
 
 
+def test_status_and_plans_show_a_pending_plan_with_the_same_counts(
+        tmp_path: Path, standin: NebulyStandIn) -> None:
+    """One row for a pending plan: status shows what `syncd plans` lists (but `users`),
+    in the key order its JSON has always had, then what the plan blocks."""
+    rows = [person(i) for i in range(15)] + [person(i, "Legal") for i in range(15, 20)]
+    guards = "  max_tag_removals: 0"
+    run_once(load_config(_config(tmp_path, standin.url, rows, policy=guards)))
+    rows = rows[:15]
+    rows[3] = person(3, department="")  # a tag taken away: held by max_tag_removals 0
+    cfg = _config(tmp_path, standin.url, rows, policy=guards)
+    assert run_once(load_config(cfg)).exit_code == ExitCode.GUARD_TRIPPED
+
+    (listed,) = json.loads(run_cli("plans", "--config", str(cfg), "--json").stdout)
+    (shown,) = json.loads(run_cli("status", "--config", str(cfg), "--json").stdout)[
+        "pending_plans"]
+    assert (listed["deactivate"], listed["delete"], listed["tag_removal"]) == (5, 0, 1)
+    assert list(shown) == ["plan_id", "created_at", "expires_at", "expired", "reason",
+                           "deactivate", "delete", "tag_removal", "leaving_by_tag",
+                           "tags_removed", "approve"]
+    assert {k: v for k, v in listed.items() if k != "users"} == {
+        k: shown[k] for k in listed if k != "users"}
+    assert shown["tags_removed"] == {"department": 1}
+
+
 def test_status_counts_the_failure_streak_and_shows_people_in_grace(
         tmp_path: Path, standin: NebulyStandIn) -> None:
     rows = [person(i) for i in range(20)]

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # `syncd --help` builds these parsers: keep it free of the en
     from syncd.run.state import StateDir, StoredPlan
 
 _ACTIONS = ("insert", "update", "reactivate", "deactivate", "delete")
+# The actions of a plan that take tags away from people who stay.
+TAG_REMOVALS = ("update", "reactivate")
 # The same words as the orchestrator's check, whichever command an admin runs first.
 NEEDS_STATE_DIR = "this needs state_dir in the config (where runs and plans are kept)"
 
@@ -26,7 +28,7 @@ def plans(args: argparse.Namespace, config: SyncdConfig) -> int:
     problems: list[str] = []
     pending = read_only_state_dir(config).list_plans(problems)
     now = _now()
-    rows = [_plan_row(p, now) for p in pending]
+    rows = [plan_row(p, now) for p in pending]
     _warn(problems)
     return _print_rows(rows, args,
                        ("plan_id", "created_at", "expires_at", "deactivate", "delete",
@@ -77,14 +79,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _plan_row(plan: StoredPlan, now: datetime) -> dict[str, Any]:
-    """One pending plan as `syncd plans` shows it."""
+def plan_row(plan: StoredPlan, now: datetime) -> dict[str, Any]:
+    """One pending plan as `syncd plans` lists it; `syncd status` shows the same fields
+    (all but `users`) and adds what the plan blocks."""
+    counts = Counter(action for action, _, _ in plan.changes)
     return {"plan_id": plan.plan_id, "created_at": plan.created_at.isoformat(timespec="seconds"),
             "expires_at": plan.expires_at.isoformat(timespec="seconds"),
             "expired": plan.expired(now), "users": len(plan.changes),
-            "deactivate": sum(1 for a, _, _ in plan.changes if a == "deactivate"),
-            "delete": sum(1 for a, _, _ in plan.changes if a == "delete"),
-            "tag_removal": sum(1 for a, _, _ in plan.changes if a in ("update", "reactivate")),
+            "deactivate": counts["deactivate"], "delete": counts["delete"],
+            "tag_removal": sum(counts[a] for a in TAG_REMOVALS),
             "reason": plan.reason}
 
 

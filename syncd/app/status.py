@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.app.commands import read_only_state_dir
+from syncd.app.commands import TAG_REMOVALS, plan_row, read_only_state_dir
 from syncd.app.paint import painter
 from syncd.config.model import SyncdConfig
 from syncd.core.plan import within_grace
@@ -21,7 +21,9 @@ from syncd.run.state import StoredPlan
 from syncd.run.status_record import DAEMON, LAST_RUN, load
 
 _COUNTS = ("inserted", "updated", "deactivated", "reactivated", "deleted", "blocked", "failed")
-_REMOVALS = ("update", "reactivate")
+# The fields of `syncd plans`' row that status shows, in the order its JSON has always had.
+_PLAN_FIELDS = ("plan_id", "created_at", "expires_at", "expired", "reason", "deactivate",
+                "delete", "tag_removal")
 
 
 def status(args: argparse.Namespace, config: SyncdConfig) -> int:
@@ -51,20 +53,16 @@ def status(args: argparse.Namespace, config: SyncdConfig) -> int:
 def _plan(plan: StoredPlan, config: SyncdConfig, now: datetime) -> dict[str, Any]:
     """A pending plan with what it blocks, summed per tag value so that "all 37 are in
     Legal" is visible before anyone approves."""
-    counts = Counter(action for action, _, _ in plan.changes)
     by_tag: dict[str, Counter[str]] = {}
     removed: Counter[str] = Counter()
     for action, before, after in plan.changes:
-        if action in _REMOVALS and after is not None:
+        if action in TAG_REMOVALS and after is not None:
             removed.update(k for k, v in before.tags.items() if v and not after.tags.get(k))
             continue
         for key, value in before.tags.items():
             by_tag.setdefault(key, Counter())[value] += 1
-    return {"plan_id": plan.plan_id, "created_at": plan.created_at.isoformat(timespec="seconds"),
-            "expires_at": plan.expires_at.isoformat(timespec="seconds"),
-            "expired": plan.expired(now), "reason": plan.reason,
-            "deactivate": counts["deactivate"], "delete": counts["delete"],
-            "tag_removal": sum(counts[a] for a in _REMOVALS),
+    row = plan_row(plan, now)
+    return {**{field: row[field] for field in _PLAN_FIELDS},
             "leaving_by_tag": {k: dict(c.most_common()) for k, c in sorted(by_tag.items())},
             "tags_removed": dict(removed.most_common()),
             "approve": config.command_hint(f"approve {plan.plan_id}")}
