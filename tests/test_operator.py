@@ -50,6 +50,31 @@ def test_blocked_run_leaves_a_plan_that_approve_applies(stateful: Any,
     assert again.returncode == 2 and f"no plan {plan_id}" in again.stderr
 
 
+def test_an_approve_says_the_same_counts_in_its_message_summary_and_event(
+        stateful: Any, standin: NebulyStandIn,
+        _logs_without_secrets: list[dict[str, Any]]) -> None:
+    rows = [person(i) for i in range(20)]
+    run_once(load_config(stateful(rows)))
+    cfg = stateful(rows[5:])  # five leave: over 10% of 20, held in a plan
+    plan_id = run_once(load_config(cfg)).pending_plan
+    assert plan_id is not None
+    dry = approve(load_config(cfg), plan_id, dry_run=True)
+    done = approve(load_config(cfg), plan_id)
+    counts = {"insert": 0, "update": 0, "deactivate": 5, "reactivate": 0, "delete": 0}
+    assert dry.summary is not None and done.summary is not None
+    assert dry.summary.fields() == {"of": plan_id, "dry_run": True, "exit_code": 0,
+                                    "skipped": 0, "failed": 0, "write_calls": 0, **counts}
+    assert done.summary.fields() == {**dry.summary.fields(), "dry_run": False,
+                                     "write_calls": done.summary.write_calls}
+    assert done.summary.write_calls > 0
+    assert "would change 5 users, skipped 0, failed 0" in dry.message
+    assert "changed 5 users, skipped 0, failed 0" in done.message
+    events = [e for e in _logs_without_secrets if e["event"] == "approve.finished"]
+    assert [{k: e[k] for k in outcome.summary.fields()} for e, outcome
+            in zip(events, (dry, done), strict=True) if outcome.summary] == [
+        dry.summary.fields(), done.summary.fields()]
+
+
 def test_expired_plan_is_refused(stateful: Any, standin: NebulyStandIn) -> None:
     rows = [person(i) for i in range(20)]
     cfg = stateful(rows, policy="  plan_expiry: 1ms")

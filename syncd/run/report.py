@@ -100,6 +100,30 @@ class RunReport:
         return fields
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorSummary:
+    """What an approve or a rollback of `of` changed (or would change, dry), counted once
+    for both its message and its `approve.finished` / `rollback.finished` event."""
+
+    of: str
+    dry_run: bool
+    exit_code: ExitCode
+    skipped: int
+    failed: int
+    write_calls: int
+    changed: tuple[tuple[str, int], ...]  # (action, users), in the event's order
+
+    @property
+    def users(self) -> int:
+        return sum(users for _, users in self.changed)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields of the finished event."""
+        return {"of": self.of, "dry_run": self.dry_run, "exit_code": int(self.exit_code),
+                "skipped": self.skipped, "failed": self.failed,
+                "write_calls": self.write_calls, **dict(self.changed)}
+
+
 @dataclass(frozen=True)
 class OperatorResult:
     """What `approve` or `rollback` did (or would do, dry)."""
@@ -110,6 +134,7 @@ class OperatorResult:
     skipped: tuple[tuple[str, str], ...] = ()  # (end_user, why)
     result: ApplyResult | None = None
     run_id: str | None = None
+    summary: OperatorSummary | None = None  # None: stopped before applying anything
 
 
 def new_run_id(now: datetime) -> str:
@@ -151,21 +176,21 @@ def stopped_sync_report(run_id: str, today: date, dry_run: bool, *, status: str,
 
 def operator_result(kind: str, of: str, operation: Operation, result: ApplyResult, *,
                     dry_run: bool, run_id: str, note: str = "") -> OperatorResult:
-    """What an approve or a rollback of `of` did; `note` is said after it."""
-    code = _operator_exit_code(result)
-    counts = _operator_counts(operation, result, dry_run)
+    """What an approve or a rollback of `of` did; `note` is said after it. Its `summary`
+    holds the fields of the finished event."""
+    summary = _operator_summary(of, operation, result, dry_run)
     verb = "would change" if dry_run else "changed"
-    message = (f"{kind} of {of}: {verb} {sum(counts.values())} users, "
-               f"skipped {len(operation.skipped)}, failed {len(result.failures)}{note}")
-    return OperatorResult(code, message, operation.plan, operation.skipped, result, run_id)
+    message = (f"{kind} of {of}: {verb} {summary.users} users, "
+               f"skipped {summary.skipped}, failed {summary.failed}{note}")
+    return OperatorResult(summary.exit_code, message, operation.plan, operation.skipped,
+                          result, run_id, summary)
 
 
 def operator_summary(of: str, operation: Operation, result: ApplyResult, *,
                      dry_run: bool) -> dict[str, Any]:
-    """The fields of the `approve.finished` or `rollback.finished` event."""
-    return {"of": of, "dry_run": dry_run, "exit_code": int(_operator_exit_code(result)),
-            "skipped": len(operation.skipped), "failed": len(result.failures),
-            "write_calls": result.write_calls, **_operator_counts(operation, result, dry_run)}
+    """The fields of the `approve.finished` or `rollback.finished` event, for a caller
+    without the OperatorResult (with it: `outcome.summary.fields()`, counted already)."""
+    return _operator_summary(of, operation, result, dry_run).fields()
 
 
 def stopped_operator_result(code: ExitCode, message: str) -> OperatorResult:
@@ -174,14 +199,12 @@ def stopped_operator_result(code: ExitCode, message: str) -> OperatorResult:
     return OperatorResult(code, f"{message}{suffix}")
 
 
-def _operator_exit_code(result: ApplyResult) -> ExitCode:
-    return (ExitCode.NEBULY_FAILED if result.aborted else
-            ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
-
-
-def _operator_counts(operation: Operation, result: ApplyResult, dry_run: bool
-                     ) -> dict[str, int]:
+def _operator_summary(of: str, operation: Operation, result: ApplyResult,
+                      dry_run: bool) -> OperatorSummary:
     # A dry run reports what it would do; a real one what Nebuly accepted.
-    if not dry_run:
-        return dict(result.applied)
-    return {k: v for k, v in operation.plan.counts().items() if k != "unchanged"}
+    changed = (result.applied if not dry_run else
+               {k: v for k, v in operation.plan.counts().items() if k != "unchanged"})
+    code = (ExitCode.NEBULY_FAILED if result.aborted else
+            ExitCode.PARTIAL_FAILURE if result.failures else ExitCode.OK)
+    return OperatorSummary(of, dry_run, code, len(operation.skipped), len(result.failures),
+                           result.write_calls, tuple(changed.items()))
