@@ -42,7 +42,6 @@ from syncd.run.report import (
     SourceStats,
     new_run_id,
     operator_result,
-    operator_summary,
     stopped_operator_result,
     stopped_sync_report,
     sync_report,
@@ -369,7 +368,8 @@ class Orchestrator:
         if isinstance(intent, Approve) and not intent.dry_run and ok:
             self.state.close_plan(intent.plan_id, "approved")
         level = self.logger.info if ok else self.logger.error
-        level(f"{kind}.finished", **operator_summary(of, operation, result, dry_run=intent.dry_run))
+        assert outcome.summary is not None  # an operator_result always has one
+        level(f"{kind}.finished", **outcome.summary.fields())
         return outcome
 
     def _failed(self, intent: Intent, failure: Failed,

@@ -186,13 +186,6 @@ def operator_result(kind: str, of: str, operation: Operation, result: ApplyResul
                           result, run_id, summary)
 
 
-def operator_summary(of: str, operation: Operation, result: ApplyResult, *,
-                     dry_run: bool) -> dict[str, Any]:
-    """The fields of the `approve.finished` or `rollback.finished` event, for a caller
-    without the OperatorResult (with it: `outcome.summary.fields()`, counted already)."""
-    return _operator_summary(of, operation, result, dry_run).fields()
-
-
 def stopped_operator_result(code: ExitCode, message: str) -> OperatorResult:
     """An approve or a rollback that stopped before applying anything."""
     suffix = "" if code == ExitCode.CONFIG_ERROR else "; nothing was applied"
