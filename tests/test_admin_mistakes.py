@@ -108,6 +108,11 @@ SLIPS = [
     Slip("dn-list-split-by-yaml", CSV_SOURCE,
          _ldap("ldaps://dc1.corp.example", "[ou=people, dc=corp, dc=example]"),
          ("sources[0].base_dn", "split at its commas", "quote each DN")),
+    Slip("okta-org-url-without-scheme", CSV_SOURCE,
+         CSV_SOURCE.replace("type: csv\n    path: ./roster.csv",
+                            "type: okta\n    org_url: acme.okta.com\n    api_token: not-a-token"),
+         ("sources[0].org_url", "'acme.okta.com' is not an http(s) URL",
+          "write it like https://acme.okta.com", "(line 7)")),
     Slip("yaml-alias", "state_dir: ./state", "state_dir: ./state\nx: &a [1]\ny: *a",
          ("line 18", "aliases", "write the value out")),
 ]

@@ -86,6 +86,38 @@ def test_urls_and_bounds() -> None:
         config(client_secret="x", token_file="/f")
 
 
+def test_a_loopback_graph_url_is_a_stand_in_for_the_public_cloud() -> None:
+    # The whole of 127.0.0.0/8 is this machine, as nebuly.base_url counts it.
+    stand_in = config(client_secret="x", graph_url="https://127.0.0.2:8443/v1.0")
+    assert stand_in.token_scope == "https://graph.microsoft.com/.default"
+
+
+def test_plain_http_graph_url_only_where_the_graph_sdk_sends_it() -> None:
+    assert config(client_secret="x", graph_url="http://[::1]:8080/v1.0").graph_url == \
+        "http://[::1]:8080/v1.0"
+    # Loopback, but kiota would refuse every request to it: validate says so instead.
+    with pytest.raises(ValueError, match=r"'http://127.0.0.2:8080/v1.0': plain http only to "
+                       r"localhost, 127.0.0.1 or ::1 \(the Graph SDK refuses other hosts\)"):
+        config(client_secret="x", graph_url="http://127.0.0.2:8080/v1.0")
+
+
+def test_urls_lose_the_spaces_around_them() -> None:
+    us = config(client_secret="x", graph_url=" https://graph.microsoft.us/v1.0/ ",
+                authority="https://login.microsoftonline.us ")
+    assert (us.graph_url, us.authority) == ("https://graph.microsoft.us/v1.0",
+                                            "https://login.microsoftonline.us")
+
+
+def test_a_url_without_scheme_is_answered_with_one_to_write() -> None:
+    found = problems("  - {name: e, type: entra, tenant_id: t, client_id: c, client_secret: s,"
+                     " end_user: '{mail}', graph_url: graph.microsoft.us/v1.0,"
+                     " authority: http://login.example.com}\n")
+    assert any("sources[0].graph_url: 'graph.microsoft.us/v1.0' is not an http(s) URL; write "
+               "it like https://graph.microsoft.com/v1.0" in line for line in found), found
+    assert any("sources[0].authority: 'http://login.example.com': use https (the client "
+               "credential is sent to it" in line for line in found), found
+
+
 def test_token_scope_follows_the_national_cloud() -> None:
     assert config(client_secret="x").token_scope == "https://graph.microsoft.com/.default"
     us = config(client_secret="x", graph_url="https://graph.microsoft.us/v1.0",

@@ -56,7 +56,10 @@ def test_example_google_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     ("org_url: https://acme.okta.com\napi_token: t\nclient_id: 0oa1\nprivate_key_file: k.pem",
      "not both"),
     ("org_url: https://acme.okta.com\nclient_id: 0oa1", "private_key_file is required"),
-    ("org_url: http://acme.okta.com\napi_token: t", "sources[0].org_url: "),
+    ("org_url: http://acme.okta.com\napi_token: t",
+     "sources[0].org_url: 'http://acme.okta.com': use https (the API token is sent to it"),
+    ("org_url: acme.okta.com\napi_token: t", "sources[0].org_url: 'acme.okta.com' is not an "
+     "http(s) URL; write it like https://acme.okta.com"),
     ("org_url: https://acme-admin.okta.com\napi_token: t", "is the admin console"),
     ("org_url: https://acme.okta.com/api/v1\napi_token: t", "without a path"),
     ("org_url: https://acme.okta.com\napi_token: t\nstatuses: [ACTIVE, GONE]",
@@ -78,7 +81,10 @@ def test_bad_okta_config_names_the_field(extra: str, expected: str) -> None:
     ("org_units: [Engineering]", "sources[0].org_units: 'Engineering': org unit "
      "paths start with /"),
     ("subject: admin", "sources[0].subject: 'admin' is not an email address"),
-    ("api_endpoint: http://admin.example.com/", "sources[0].api_endpoint: "),
+    ("api_endpoint: http://admin.example.com/", "sources[0].api_endpoint: "
+     "'http://admin.example.com/': use https (the access token is sent to it"),
+    ("api_endpoint: admin.googleapis.com", "sources[0].api_endpoint: 'admin.googleapis.com' "
+     "is not an http(s) URL; write it like https://admin.googleapis.com/"),
     ("groups: ['']", "sources[0].groups: "),
     ("page_size: 501", "sources[0].page_size"),
     ("include_deleted: true", "sources[0].include_deleted: unknown key"),
@@ -86,6 +92,24 @@ def test_bad_okta_config_names_the_field(extra: str, expected: str) -> None:
 def test_bad_google_config_names_the_field(extra: str, expected: str) -> None:
     found = problems(google_yaml(extra))
     assert any(expected in line for line in found), found
+
+
+def test_plain_http_is_allowed_to_any_loopback_address_as_for_nebuly() -> None:
+    okta = OktaSourceConfig.model_validate({
+        "name": "o", "type": "okta", "end_user": "{profile.email}", "api_token": "t",
+        "org_url": "http://127.0.0.2:8080"})
+    assert okta.org_url == "http://127.0.0.2:8080"
+    google = GoogleSourceConfig.model_validate({
+        "name": "g", "type": "google", "end_user": "{primaryEmail}",
+        "credentials_file": "/sa.json", "api_endpoint": "http://127.0.0.2:8080"})
+    assert google.api_endpoint == "http://127.0.0.2:8080/"
+
+
+def test_google_endpoint_loses_the_spaces_around_it() -> None:
+    google = GoogleSourceConfig.model_validate({
+        "name": "g", "type": "google", "end_user": "{primaryEmail}",
+        "credentials_file": "/sa.json", "api_endpoint": " https://admin.googleapis.com "})
+    assert google.api_endpoint == "https://admin.googleapis.com/"
 
 
 def test_google_config_requires_the_key_file() -> None:

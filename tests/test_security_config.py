@@ -147,6 +147,13 @@ def test_1_a_base_url_with_userinfo_is_refused_without_repeating_it(tmp_path: Pa
     '{name: l, type: ldap, url: "ldaps://syncd:%s@dc1", base_dn: dc=x, end_user: "{mail}"}',
     '{name: e, type: entra, tenant_id: t, client_id: c, client_secret: s, end_user: "{mail}",'
     ' graph_url: "https://syncd:%s@graph.microsoft.com/v1.0"}',
+    '{name: o, type: okta, api_token: t, end_user: "{mail}",'
+    ' org_url: "https://syncd:%s@acme.okta.com"}',
+    '{name: o, type: okta, api_token: t, end_user: "{mail}",'
+    ' org_url: "http://syncd:%s@acme.okta.com"}',
+    '{name: o, type: okta, api_token: t, end_user: "{mail}", org_url: "syncd:%s@acme.okta.com"}',
+    '{name: g, type: google, credentials_file: /sa.json, end_user: "{mail}",'
+    ' api_endpoint: "https://syncd:%s@admin.googleapis.com/"}',
 ])
 def test_1_directory_urls_with_userinfo_are_refused_without_repeating_them(source: str) -> None:
     with pytest.raises(ConfigError) as caught:

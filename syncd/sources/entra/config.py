@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration
-from syncd.config.urls import userinfo_problem
+from syncd.config.urls import http_url, is_loopback
 from syncd.core.templates import template_attributes
 from syncd.sources.config_base import SourceConfigBase
 from syncd.sources.entra.attrs import ASSIGNED
@@ -19,7 +19,10 @@ DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 # Graph's $top ceiling for /users and transitiveMembers.
 MAX_PAGE_SIZE = 999
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+# kiota sends Graph requests over plain http to these hosts only (its
+# AzureIdentityAccessTokenProvider.LOCALHOST_STRINGS): not the loopback rule of
+# http_url, a narrower one of the Graph SDK, checked here so that validate says so.
+GRAPH_SDK_HTTP_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 CredentialKind = Literal["client_secret", "certificate", "workload_identity", "managed_identity"]
 
@@ -101,16 +104,15 @@ class EntraSourceConfig(SourceConfigBase):
 
     @field_validator("graph_url", "authority")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if problem := userinfo_problem(value):  # a credential: refused without repeating it
-            raise ValueError(problem)
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        # Tokens are sent to graph_url: plain http only where kiota allows it too.
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise ValueError(f"{value!r}: use https (plain http only for localhost)")
-        return value.rstrip("/")
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "authority":
+            parts = http_url(value, example=DEFAULT_AUTHORITY, sent="the client credential")
+        else:
+            parts = http_url(value, example=DEFAULT_GRAPH_URL, sent="the access token")
+            if parts.scheme == "http" and parts.hostname not in GRAPH_SDK_HTTP_HOSTS:
+                raise ValueError(f"{value!r}: plain http only to localhost, 127.0.0.1 or ::1 "
+                                 "(the Graph SDK refuses other hosts); use https")
+        return parts.geturl().rstrip("/")
 
     @field_validator("max_retry_delay")
     @classmethod
@@ -176,7 +178,7 @@ class EntraSourceConfig(SourceConfigBase):
         if self.scope:
             return self.scope
         host = urlsplit(self.graph_url).hostname or ""
-        if host in _LOOPBACK:
+        if is_loopback(host):
             host = "graph.microsoft.com"
         return f"https://{host}/.default"
 

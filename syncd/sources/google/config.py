@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from syncd.config.types import Duration
+from syncd.config.urls import http_url
 from syncd.sources.config_base import SourceConfigBase
 
 DEFAULT_ENDPOINT = "https://admin.googleapis.com/"
@@ -19,7 +19,6 @@ SCOPES = (
 )
 MAX_PAGE_SIZE = 500  # users.list maxResults ceiling
 MAX_MEMBERS_PAGE = 200  # members.list maxResults ceiling
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 class GoogleSourceConfig(SourceConfigBase):
@@ -75,12 +74,8 @@ class GoogleSourceConfig(SourceConfigBase):
     @field_validator("api_endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise ValueError(f"{value!r}: use https (plain http only for localhost)")
-        return value if value.endswith("/") else value + "/"
+        url = http_url(value, example=DEFAULT_ENDPOINT, sent="the access token").geturl()
+        return url if url.endswith("/") else url + "/"
 
     @model_validator(mode="after")
     def _customer_or_domain(self) -> GoogleSourceConfig:

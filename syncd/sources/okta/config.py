@@ -5,15 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syncd.config.secrets import read_secret
 from syncd.config.types import Duration
+from syncd.config.urls import http_url
 from syncd.sources.config_base import SourceConfigBase
 
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 # What an API service app needs to read people, groups and app assignments.
 DEFAULT_SCOPES = ("okta.users.read", "okta.groups.read", "okta.apps.read")
 # Okta's page-size ceilings: /users 200, /apps/{id}/users 500, /groups/{id}/users 1000.
@@ -80,12 +79,8 @@ class OktaSourceConfig(SourceConfigBase):
     @field_validator("org_url")
     @classmethod
     def _org_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"{value!r} is not a URL such as https://acme.okta.com")
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise ValueError(f"{value!r}: use https (the API token is sent to it)")
-        if "-admin." in parts.hostname:
+        parts = http_url(value, example="https://acme.okta.com", sent="the API token")
+        if "-admin." in (parts.hostname or ""):
             raise ValueError(f"{value!r} is the admin console; use the org URL without -admin")
         if parts.path not in ("", "/") or parts.query:
             raise ValueError(f"{value!r}: give the org URL only, without a path")
