@@ -113,6 +113,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         scheme = "https" if self.server.context is not None else "http"
         return f"{scheme}://{self.headers.get('Host', 'localhost')}"
 
+    def next_link_base(self) -> str:
+        """Where next-page links point: this server as asked, unless a test moved them."""
+        return self.server.standin.next_links_to or self.base_url()
+
 
 class Faults:
     """Injected faults, served in order: each lets `skip` requests through, then
@@ -158,6 +162,8 @@ class Standin:
         self.faults = Faults()
         self.lock = threading.Lock()
         self._token_failures = 0
+        # An origin next-page links point to instead of this server (send_next_links_to).
+        self.next_links_to: str | None = None
         self._servers: list[Server] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.tls: TlsFiles | None = None
@@ -212,6 +218,12 @@ class Standin:
                 return True
             return False
 
+    def send_next_links_to(self, origin: str) -> None:
+        """Point every next-page link at `origin` (e.g. `http://localhost:<port>`) until
+        clear(): a server trying to lead the client, and its token, to another host."""
+        with self.lock:
+            self.next_links_to = origin
+
     def drop_page(self, after: int = 0, times: int = 1) -> None:
         """Close the connection without an answer on `times` API requests, after `after`."""
         self.faults.add("drop", skip=after, times=times)
@@ -236,6 +248,7 @@ class Standin:
             self.counters.clear()
             self.seen.clear()
             self._token_failures = 0
+            self.next_links_to = None
         self.faults.clear()
 
 

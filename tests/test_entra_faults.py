@@ -119,3 +119,14 @@ def test_managed_identity_unavailable(graph: Entra, monkeypatch: pytest.MonkeyPa
     config = graph.config(managed_identity=True)
     with pytest.raises(SourceError, match="cannot get an access token \\(managed identity"):
         EntraSource(config).read()
+
+
+def test_a_next_link_to_another_host_fails_the_read_and_is_never_followed(graph: Entra) -> None:
+    standin = graph.standin
+    # The same server under another name: a followed link would be counted.
+    elsewhere = f"http://localhost:{standin.port}"
+    standin.send_next_links_to(elsewhere)
+    with pytest.raises(SourceError, match=r"reading users \(page 2\): Graph sent a next link "
+                       rf"to another host \({elsewhere}\); nothing was written"):
+        EntraSource(graph.config(**ALL)).read()
+    assert standin.counters["graph"] == 1 and standin.counters["pages"] == 1

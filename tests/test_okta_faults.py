@@ -158,3 +158,13 @@ def test_token_file_is_reread_on_every_run(okta: Okta, tmp_path: Path) -> None:
 def test_untrusted_certificate_says_to_set_ca_file(okta: Okta) -> None:
     with pytest.raises(SourceError, match=r"CERTIFICATE_VERIFY_FAILED.*set ca_file"):
         OktaSource(okta.config(ca_file=None)).read()
+
+
+def test_a_next_link_to_another_host_fails_the_read_and_is_never_followed(okta: Okta) -> None:
+    # The same server under another name: a followed link (with the token) would be counted.
+    elsewhere = f"https://127.0.0.1:{okta.standin.port}"
+    okta.standin.send_next_links_to(elsewhere)
+    with pytest.raises(SourceError, match=r"reading users \(page 2\): Okta sent a next link to "
+                       rf"another host \({elsewhere}\); nothing was written"):
+        OktaSource(okta.config()).read()
+    assert okta.standin.counters["api"] == 1 and okta.standin.counters["pages"] == 1

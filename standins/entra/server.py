@@ -202,7 +202,7 @@ class _Handler(JsonHandler):
         top = parse_top(query.get("$top"))
         index = page_index(query.get("$skiptoken"))
         kept = [(k, v) for k, v in query.items() if k != "$skiptoken"]
-        next_url = f"{self.base_url()}{path}?{query_string(kept)}"
+        next_url = f"{self.next_link_base()}{path}?{query_string(kept)}"
         body = standin.cache.page((next_url, key_extra), index, rows.rows, select=rows.select,
                                   filters=rows.filters, top=top, next_url=next_url,
                                   context=f"{self.base_url()}/v1.0/$metadata#{rows.context}")

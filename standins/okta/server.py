@@ -224,7 +224,7 @@ class _Handler(JsonHandler):
         headers = [("Link", f'<{base}?{urlencode(kept)}>; rel="self"')]
         if start + limit < len(items):
             after = urlencode({**kept, "after": str(start + limit)})
-            headers.append(("Link", f'<{base}?{after}>; rel="next"'))
+            headers.append(("Link", f'<{self.next_link_base()}{path}?{after}>; rel="next"'))
         standin.counters["pages"] += 1
         body = standin.encode(page, stable=rest[0] != "apps")
         self.send_body(200, body, headers + self._limit_headers(RATE_LIMIT - 1))

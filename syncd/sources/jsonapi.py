@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -51,6 +52,31 @@ class Outcome:
     records: Sequence[SourceRecord]
     problems: Sequence[RecordProblem]
     facts: Mapping[str, int | float]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The scheme and host (with port) of an API's base URL: where its pages may lead.
+
+    The library follows a next-page link with the credential attached, so a link
+    to any other host (a compromised or misconfigured server, a proxy rewriting
+    bodies) must end the read instead of handing the token over.
+    """
+
+    scheme: str
+    netloc: str  # host[:port], lower case
+
+    @classmethod
+    def of(cls, url: str) -> Origin:
+        parts = urlsplit(url)
+        return cls(parts.scheme, parts.netloc.lower())
+
+    def foreign_link(self, link: str) -> str | None:
+        """What is wrong with following `link` (it leaves this origin), or None."""
+        parts = urlsplit(link)
+        if Origin(parts.scheme, parts.netloc.lower()) == self:
+            return None
+        return f"a next link to another host ({parts.scheme}://{parts.netloc})"
 
 
 class Pager:

@@ -21,6 +21,7 @@ import msgspec
 from syncd.net import proxy_for
 from syncd.sources.common import CaFileError, trust
 from syncd.sources.entra.config import EntraSourceConfig
+from syncd.sources.jsonapi import Origin
 
 if TYPE_CHECKING:
     import httpx
@@ -83,8 +84,7 @@ class GraphSession:
         self.config = config
         self._make_credential = credential
         self.credential: AsyncTokenCredential | None = None
-        parts = urlsplit(config.graph_url)
-        self._origin = (parts.scheme, parts.netloc.lower())
+        self._origin = Origin.of(config.graph_url)
         self._client: httpx.AsyncClient | None = None
         self._transport: httpx.AsyncBaseTransport | None = None
         self.requests = 0
@@ -251,9 +251,8 @@ class GraphSession:
             yield page.value
             if not page.next_link:
                 return
-            parts = urlsplit(page.next_link)
-            if (parts.scheme, parts.netloc.lower()) != self._origin:
-                raise PageError(f"a next link to another host ({parts.scheme}://{parts.netloc})")
+            if problem := self._origin.foreign_link(page.next_link):
+                raise PageError(problem)
             request = self._follow(page.next_link)
 
     async def _page(self, request: RequestInformation) -> _Page:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import msgspec
 
 from syncd.sources.common import CaFileError, trust
+from syncd.sources.jsonapi import Origin
 from syncd.sources.okta.config import OktaCredentialKind, OktaSourceConfig
 from syncd.sources.throttle import RetryBudget
 
@@ -142,8 +143,7 @@ class OktaSession:
         self.budget = budget
         self._api_token = api_token
         self._private_key = private_key
-        parts = urlsplit(config.org_url)
-        self._origin = (parts.scheme, parts.netloc.lower())
+        self._origin = Origin.of(config.org_url)
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
 
@@ -230,12 +230,9 @@ class OktaSession:
                 raise PageError(f"a page that is not a JSON array of objects ({exc})") from None
             yield page
             url = next_link(response.headers.getall("Link", []))
-            if url is not None:
-                parts = urlsplit(url)
-                if (parts.scheme, parts.netloc.lower()) != self._origin:
-                    # The SDK would send the token wherever the link points.
-                    raise PageError(f"a next link to another host ({parts.scheme}://"
-                                    f"{parts.netloc})")
+            # The SDK would send the token wherever the link points.
+            if url is not None and (problem := self._origin.foreign_link(url)):
+                raise PageError(problem)
 
 
 def next_link(values: list[str]) -> str | None:
