@@ -39,13 +39,17 @@ def register_secret(value: str) -> None:
         _secrets.add(value)
 
 
-def register_secret_lines(value: str) -> None:
+def register_secret_lines(value: str) -> tuple[str, ...]:
     """Register a multi-line secret (a PEM private key) and each of its long lines,
-    so an error quoting part of it is masked too. Armour lines are not secret."""
-    register_secret(value)
-    for line in value.splitlines():
-        if len(line) >= 16 and "-----" not in line:
-            register_secret(line.strip())
+    so an error quoting part of it is masked too. Armour lines are not secret.
+
+    Returns what it registered: a source scrubbing its own error text with these
+    masks the same lines as the log."""
+    lines = (line.strip() for line in value.splitlines())
+    parts = (value, *(line for line in lines if len(line) >= 16 and "-----" not in line))
+    for part in parts:
+        register_secret(part)
+    return parts
 
 
 def redact_text(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import traceback
@@ -11,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from standins.google.server import GoogleStandin
+from standins.jwt import make_rsa_key
+from syncd import log
 from syncd.sources.base import SourceError
+from syncd.sources.common import scrub
+from syncd.sources.google.auth import secrets_of
 from syncd.sources.google.source import GoogleSource
 from tests.conftest import CANARY_GOOGLE_KEY
 from tests.conftest_google import (
@@ -176,3 +181,34 @@ def test_service_account_with_an_admin_role_needs_no_subject(tmp_path: Path) -> 
         google = Google(standin, write_key_file(tmp_path / "key.json", standin))
         assert read(google, subject=None) == emails(range(20))
         assert standin.subjects == [None]
+
+
+def test_a_line_of_the_key_file_is_masked_in_any_log_event(google: Google,
+                                                           tmp_path: Path) -> None:
+    """Once a key file is read, a server or library quoting a line of its private key
+    logs [REDACTED]. The key is new to this test (and unknown to the stand-in): no
+    other read has registered it."""
+    private_key, _ = make_rsa_key()
+    line = private_key.splitlines()[5]
+    key_file = tmp_path / "another-key.json"
+    key_file.write_text(json.dumps(google.standin.key_file() | {"private_key": private_key}),
+                        encoding="utf-8")
+    with pytest.raises(SourceError, match="invalid_grant"):
+        GoogleSource(google.config(credentials_file=str(key_file))).read()
+    stream = io.StringIO()
+    log.configure("json", "debug", stream=stream)
+    log.get_logger().warning("test.key_quoted", detail=f"bad key data near {line}")
+    logging.getLogger("google.auth").warning("could not use key data %s", line)
+    written = stream.getvalue()
+    assert line not in written
+    assert written.count(log.MASK) == 2, written
+
+
+def test_an_indented_key_line_is_kept_out_of_error_text_as_out_of_logs() -> None:
+    """A PEM pasted with indented lines: the error text masks the line as the log does."""
+    line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo-indented-5c1e"
+    secrets = secrets_of({"private_key": "-----BEGIN PRIVATE KEY-----\n"
+                                         f"  {line}\n-----END PRIVATE KEY-----\n"})
+    assert scrub(f"Could not deserialize key data: {line}", secrets) == \
+        "Could not deserialize key data: ***"
+    assert log.redact_text(f"quoted: {line}") == f"quoted: {log.MASK}"

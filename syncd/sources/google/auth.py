@@ -45,12 +45,12 @@ def read_key_file(config: GoogleSourceConfig) -> dict[str, Any]:
 
 
 def secrets_of(info: dict[str, Any]) -> tuple[str, ...]:
-    """The secret values in a key file, registered for masking in every log event."""
+    """The secret values in a key file, registered for masking in every log event; the
+    same ones are scrubbed from the source's error text."""
     key = info.get("private_key")
     if not isinstance(key, str) or not key:
         return ()
-    register_secret_lines(key)
-    return (key, *(line for line in key.splitlines() if len(line) >= 16 and "-----" not in line))
+    return register_secret_lines(key)
 
 
 def build_credentials(config: GoogleSourceConfig, info: dict[str, Any]) -> Any:
