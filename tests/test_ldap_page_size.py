@@ -19,6 +19,7 @@ from tests.conftest_ldap import (
     LOCKED,
     N_EMEA,
     N_USERS,
+    AfterEachPage,
     backend_fixture,  # noqa: F401  (fixture "backend": both backends)
     corp_ldif,
     needs_slapd,
@@ -40,11 +41,9 @@ def default_page_config(server: Slapd, backend: str, **overrides: Any) -> LdapSo
 
 
 def page_sizes(source: LdapSource) -> tuple[set[str], list[int]]:
-    """The uids read, and the number of entries in each page (from the on_page counts)."""
-    counts: list[int] = []
-    source._on_page = counts.append
-    uids = {r.attributes["uid"] for r in source.read().records}
-    sizes = [after - before for before, after in zip([0, *counts], counts, strict=False)]
+    """The uids read, and the number of entries in each page (as the read reports them)."""
+    sizes: list[int] = []
+    uids = {r.attributes["uid"] for r in AfterEachPage(source, sizes.append).read().records}
     return uids, sizes
 
 
