@@ -69,15 +69,14 @@ _ABSENT = object()
 
 def config_keys(loc: tuple[int | str, ...], data: Any) -> list[int | str]:
     """The parts of a pydantic error location that are keys of the file: the location
-    also names a union's tag ('csv'), validators ('function-after[...]') and union
-    branches (TagTemplate), which the file does not have."""
+    also names validators ('function-after[...]') and union branches (TagTemplate),
+    which the file does not have."""
     keys: list[int | str] = []
     node = data
     for part in loc:
         if isinstance(part, str):
             foreign = isinstance(node, dict) and part not in node
-            if part.startswith("function-") or (foreign and (
-                    node.get("type") == part or part[:1].isupper())):
+            if part.startswith("function-") or (foreign and part[:1].isupper()):
                 continue
         keys.append(part)
         if isinstance(node, dict):

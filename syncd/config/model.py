@@ -272,7 +272,7 @@ class SyncdConfig(BaseModel):
 
 
 def _format_loc(loc: tuple[int | str, ...], data: Any) -> str:
-    """('sources', 0, 'csv', 'path') -> 'sources[0].path' (drops the union's tag)."""
+    """('sources', 0, 'path') -> 'sources[0].path' (without validator and branch names)."""
     out = ""
     for key in config_keys(loc, data):
         out += f"[{key}]" if isinstance(key, int) else f".{key}" if out else key

@@ -61,14 +61,19 @@ def validate_source(value: Any) -> SourceConfigBase:
     Errors keep their place in the file (`sources[1].path`), as a discriminated
     union's would, without the union's tag in the location.
     """
-    if isinstance(value, SourceConfigBase):  # built in code, already valid
-        return value
+    if isinstance(value, SourceConfigBase):  # built in code: valid if of a known type
+        built_as = getattr(value, "type", None)
+        if isinstance(built_as, str) and built_as in CONFIG_MODELS \
+                and isinstance(value, config_model(built_as)):
+            return value
     if not isinstance(value, dict):
         raise _problem("model_attributes_type", (), value)
-    source_type = value.get("type")
-    if source_type is None:
+    if "type" not in value:
         raise _problem("missing", ("type",), value)
-    if source_type not in CONFIG_MODELS:
+    source_type = value["type"]
+    # Any YAML value may be written here (a list, a mapping, null): only a known
+    # name is looked up.
+    if not isinstance(source_type, str) or source_type not in CONFIG_MODELS:
         raise _problem("literal_error", ("type",), source_type, expected=_EXPECTED)
     return config_model(source_type).model_validate(value)
 
