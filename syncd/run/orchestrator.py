@@ -42,6 +42,7 @@ from syncd.run.report import (
     SourceStats,
     new_run_id,
     operator_result,
+    operator_summary,
     stopped_operator_result,
     stopped_sync_report,
     sync_report,
@@ -362,14 +363,14 @@ class Orchestrator:
         assert self.state is not None
         if not intent.dry_run and result.changes:
             self.state.save_run(self.run_id, result.changes, kind=kind, of=of)
-        outcome = operator_result(kind, of, operation, result, dry_run=intent.dry_run,
-                                  run_id=self.run_id, note=self.note)
+        summary = operator_summary(of, operation, result, dry_run=intent.dry_run)
+        outcome = operator_result(kind, summary, operation, result, run_id=self.run_id,
+                                  note=self.note)
         ok = outcome.exit_code == ExitCode.OK
         if isinstance(intent, Approve) and not intent.dry_run and ok:
             self.state.close_plan(intent.plan_id, "approved")
         level = self.logger.info if ok else self.logger.error
-        assert outcome.summary is not None  # an operator_result always has one
-        level(f"{kind}.finished", **outcome.summary.fields())
+        level(f"{kind}.finished", **summary.fields())
         return outcome
 
     def _failed(self, intent: Intent, failure: Failed,

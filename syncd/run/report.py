@@ -174,13 +174,11 @@ def stopped_sync_report(run_id: str, today: date, dry_run: bool, *, status: str,
                      durations=durations, conflicts=conflicts)
 
 
-def operator_result(kind: str, of: str, operation: Operation, result: ApplyResult, *,
-                    dry_run: bool, run_id: str, note: str = "") -> OperatorResult:
-    """What an approve or a rollback of `of` did; `note` is said after it. Its `summary`
-    holds the fields of the finished event."""
-    summary = _operator_summary(of, operation, result, dry_run)
-    verb = "would change" if dry_run else "changed"
-    message = (f"{kind} of {of}: {verb} {summary.users} users, "
+def operator_result(kind: str, summary: OperatorSummary, operation: Operation,
+                    result: ApplyResult, *, run_id: str, note: str = "") -> OperatorResult:
+    """What an approve or a rollback did, as `summary` counted it; `note` is said after it."""
+    verb = "would change" if summary.dry_run else "changed"
+    message = (f"{kind} of {summary.of}: {verb} {summary.users} users, "
                f"skipped {summary.skipped}, failed {summary.failed}{note}")
     return OperatorResult(summary.exit_code, message, operation.plan, operation.skipped,
                           result, run_id, summary)
@@ -192,8 +190,9 @@ def stopped_operator_result(code: ExitCode, message: str) -> OperatorResult:
     return OperatorResult(code, f"{message}{suffix}")
 
 
-def _operator_summary(of: str, operation: Operation, result: ApplyResult,
-                      dry_run: bool) -> OperatorSummary:
+def operator_summary(of: str, operation: Operation, result: ApplyResult, *,
+                     dry_run: bool) -> OperatorSummary:
+    """The counts of an approve or a rollback of `of`: its message and its finished event."""
     # A dry run reports what it would do; a real one what Nebuly accepted.
     changed = (result.applied if not dry_run else
                {k: v for k, v in operation.plan.counts().items() if k != "unchanged"})
