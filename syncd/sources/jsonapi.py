@@ -76,7 +76,8 @@ class Origin:
         parts = urlsplit(link)
         if Origin(parts.scheme, parts.netloc.lower()) == self:
             return None
-        return f"a next link to another host ({parts.scheme}://{parts.netloc})"
+        # Named by its host and port: a `user:password@` part is never repeated.
+        return f"a next link to another host ({parts.scheme}://{parts.netloc.rpartition('@')[2]})"
 
 
 class Pager:
