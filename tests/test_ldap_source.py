@@ -233,9 +233,12 @@ def test_a_server_that_hangs_mid_read_times_out(
     assert server.process is not None
     pid = server.process.pid
 
+    stopped: list[int] = []
+
     def after_page(count: int) -> None:
-        if count == 50:
-            os.kill(pid, signal.SIGSTOP)  # alive but silent: only the timeout can end it
+        if not stopped:  # after the first page: alive but silent, only the timeout ends it
+            stopped.append(count)
+            os.kill(pid, signal.SIGSTOP)
 
     source = AfterEachPage(
         LdapSource(source_config(server, backend, page_size=50, timeout="1s")), after_page)
