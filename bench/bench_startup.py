@@ -43,11 +43,11 @@ def write_files(work: Path, url: str) -> Path:
     return config
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of one run of `cmd` in its own process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, check=False, env=env)
+    done = subprocess.run(cmd, capture_output=True, check=False, env=env, cwd=cwd)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -94,9 +94,13 @@ def main() -> int:
     compiled_bytecode(Path(args.tmp), [ROOT / "syncd"] + (
         [Path(args.baseline_tree) / "syncd"] if args.baseline_tree else []))
     python = args.python or sys.executable
-    if args.python:
+    # With another interpreter or a baseline, both trees run as `python -m` with the
+    # tree on PYTHONPATH, from a folder holding no syncd/ (`-m` puts the working
+    # folder first on the path, ahead of PYTHONPATH).
+    by_path = bool(args.python or args.baseline_tree)
+    if by_path:
         os.environ["PYTHONPATH"] = str(ROOT)
-    syncd = [python, "-m", "syncd.app.cli"] if args.python else [SYNCD]
+    syncd = [python, "-m", "syncd.app.cli"] if by_path else [SYNCD]
     base_env = {**os.environ, "PYTHONPATH": args.baseline_tree}
     standin = StandIn()
     try:
@@ -109,6 +113,11 @@ def main() -> int:
                 "syncd once (csv, 1 person)": ([*syncd, "once", "--config", str(config)], None),
             }
             if args.baseline_tree:
+                for label, env in (("now", None), ("@base", base_env)):
+                    where = subprocess.run([python, "-c", "import syncd; print(syncd.__file__)"],
+                                           capture_output=True, text=True, check=True, env=env,
+                                           cwd=tmp).stdout.strip()
+                    print(f"syncd {label}: {where}")
                 base = [python, "-m", "syncd.app.cli"]
                 commands["syncd validate (csv) @base"] = (
                     [*base, "validate", "--config", str(config)], base_env)
@@ -118,7 +127,7 @@ def main() -> int:
             cpus: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
                 for name, (cmd, env) in commands.items():
-                    seconds, cpu = timed(cmd, env)
+                    seconds, cpu = timed(cmd, env, Path(tmp))
                     walls[name].append(seconds)
                     cpus[name].append(cpu)
             floor = statistics.median(walls["python -c pass"])

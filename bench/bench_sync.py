@@ -425,10 +425,14 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                     res = measure([sys.executable, str(ROOT / "bench" / "ldap_pager.py"), url,
                                    SERVICE_DN, SERVICE_PASSWORD, PEOPLE, FILTER,
                                    *LDAP_ATTRIBUTES])
+                    entries = res["stdout"].decode().strip()
+                    if res["rc"] != 0 or entries != str(results["ldapsearch"][-1]["entries"]):
+                        raise RuntimeError(f"the pager failed or read {entries or 'nothing'}: "
+                                           f"{res['stderr'][-800:]}")
                     results.setdefault(PAGER, []).append(res)
                     print(f"  r{round_no} {PAGER:28s} wall {res['wall']:6.2f}s "
                           f"cpu {res['cpu']:6.2f}s rss {res['rss_mib']:6.0f} MiB | "
-                          f"{int(res['stdout'])} entries", flush=True)
+                          f"{entries} entries", flush=True)
             for kind in decoders:
                 res = measure([sys.executable, __file__, "--decode", kind, str(body_path)],
                               {**os.environ, "PYTHONPATH": args.baseline_tree}
