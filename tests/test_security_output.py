@@ -1,6 +1,9 @@
 """Security finding 7 of issue 17: terminal escape and bidi injection. Values from
 Nebuly and from the directory reached the admin's terminal raw, and C1 and bidi
-controls went through the source sanitiser to Nebuly. Each test failed before its fix."""
+controls went through the source sanitiser to Nebuly. Each test failed before its fix,
+except those that hold the order of masking and escaping (`safe_text`, one walk per
+event), written when those steps became one: they fail if either step is skipped or
+the order reversed."""
 
 from __future__ import annotations
 
