@@ -65,6 +65,15 @@ def imported_heavy(python: str, config: Path) -> list[str]:
     return done.stdout.split()
 
 
+def instructions(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> int:
+    """Instructions one run of `cmd` executes, counted by valgrind's callgrind: the same
+    count whatever else the machine is doing, where wall and CPU times move by 10-30%."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *cmd], capture_output=True, text=True, check=True, env=env, cwd=cwd)
+    counted = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    return int(counted[-1].split(":")[-1])
+
+
 def slowest_imports(python: str, config: Path, top: int) -> list[tuple[int, str]]:
     done = subprocess.run([python, "-X", "importtime", "-m", "syncd.app.cli", "once",
                            "--config", str(config)], capture_output=True, text=True, check=True)
@@ -90,6 +99,9 @@ def main() -> int:
     parser.add_argument("--baseline-tree", default="",
                         help="a copy of an older syncd/ (`git archive REV syncd | tar -x -C "
                              "DIR`): also time its validate and once, same rounds (@base)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions once with valgrind "
+                             "(callgrind): a figure machine noise does not move")
     args = parser.parse_args()
     compiled_bytecode(Path(args.tmp), [ROOT / "syncd"] + (
         [Path(args.baseline_tree) / "syncd"] if args.baseline_tree else []))
@@ -146,6 +158,16 @@ def main() -> int:
                                            for k in (name, f"{name} @base"))
                     print(f"  {name}: now / baseline = wall {now / before:.2f}x, "
                           f"CPU {now_cpu / before_cpu:.2f}x")
+            if args.instructions:
+                print("\ninstructions (valgrind callgrind; one run each, repeatable):")
+                counts = {name: instructions(cmd, env, Path(tmp))
+                          for name, (cmd, env) in commands.items()}
+                for name, count in counts.items():
+                    print(f"  {name:34s} {count / 1e9:6.3f} billion")
+                for name in ("syncd validate (csv)", "syncd once (csv, 1 person)"):
+                    if f"{name} @base" in counts:
+                        print(f"  {name}: now / baseline = "
+                              f"{counts[name] / counts[f'{name} @base']:.3f}x")
             heavy = imported_heavy(python, config)
             print(f"\nheavy libraries a CSV-only `syncd once` imports: {heavy or 'none'} "
                   f"(checked: {', '.join(HEAVY)})")
